@@ -1,0 +1,13 @@
+//! hit-counter: a live page-view counter for talks and demos.
+//!
+//! The binary in `main.rs` only parses settings and calls [`startup::Application`];
+//! everything else lives here so that tests build the very app that production runs.
+
+pub mod config;
+pub mod join_url;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod views;
+pub mod visitor;
+pub mod web;

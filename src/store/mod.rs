@@ -1,0 +1,374 @@
+//! The hit store: one interface over the embedded SQLite file and Oracle Database.
+//!
+//! A backend hands out blocking connections. [`Store`] keeps them off the async
+//! runtime: hits queue for a single writer thread that commits everything waiting in
+//! one transaction (group commit) and answers each hit only after that commit, while
+//! reads borrow an idle connection on tokio's blocking pool.
+
+#[cfg(feature = "oracle")]
+pub mod oracle;
+pub mod sqlite;
+
+use std::error::Error as StdError;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::visitor::VisitorId;
+
+/// Seconds since the Unix epoch.
+pub type UnixTime = i64;
+
+/// How long after their last hit a visitor still counts as active.
+pub const ACTIVE_WINDOW_SECS: i64 = 300;
+
+/// The most hits one transaction takes; more wait for the next one.
+const MAX_BATCH: usize = 512;
+
+/// How many hits may wait for the writer before new ones wait to be queued.
+const QUEUE_DEPTH: usize = 16_384;
+
+/// How many idle read connections are kept for reuse.
+const MAX_IDLE: usize = 8;
+
+/// One counted visit.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    /// Who visited.
+    pub visitor: VisitorId,
+    /// When the visit happened.
+    pub at: UnixTime,
+}
+
+/// The room's numbers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    /// Hits counted for everyone, ever.
+    pub hits: i64,
+    /// Distinct visitors, ever.
+    pub visitors: i64,
+    /// Visitors with a hit in the last [`ACTIVE_WINDOW_SECS`].
+    pub active: i64,
+}
+
+/// What one visitor's page shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// This visitor's own hits (0 for someone not seen before).
+    pub visitor: i64,
+    /// The room's numbers.
+    pub totals: Totals,
+}
+
+/// The outcome of one committed batch of hits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    /// For each hit, in order, its visitor's count including that hit.
+    pub visitor_hits: Vec<i64>,
+    /// The room's numbers right after the batch.
+    pub totals: Totals,
+}
+
+/// Hits counted in one minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MinuteHits {
+    /// Start of the minute.
+    pub minute: UnixTime,
+    /// Hits counted in it.
+    pub hits: i64,
+}
+
+/// A failure of the store. Its `reason` is a short code that is safe to show an
+/// operator (`/status`); the source holds the database's own message for the log.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached, or refused the work.
+    #[error("database unavailable ({reason})")]
+    Unavailable {
+        /// Short machine-readable cause, such as `sqlite: ReadOnly` or `ORA-12541`.
+        reason: String,
+        /// The underlying error.
+        #[source]
+        source: Arc<dyn StdError + Send + Sync>,
+    },
+    /// The store is shutting down and takes no more hits.
+    #[error("the store is shutting down")]
+    Closed,
+}
+
+impl StoreError {
+    /// Wraps a database error under a short reason.
+    pub fn unavailable(
+        reason: impl Into<String>,
+        source: impl StdError + Send + Sync + 'static,
+    ) -> Self {
+        Self::Unavailable {
+            reason: reason.into(),
+            source: Arc::new(source),
+        }
+    }
+
+    /// The short cause, safe for `/status`.
+    pub fn reason(&self) -> &str {
+        match self {
+            Self::Unavailable { reason, .. } => reason,
+            Self::Closed => "shutting down",
+        }
+    }
+}
+
+/// One blocking connection to a database. Every method may block; the [`Store`]
+/// calls them only from threads where blocking is allowed.
+pub trait Connection: Send {
+    /// Counts every hit in one transaction and commits it before returning.
+    fn record(&mut self, hits: &[Hit], now: UnixTime) -> Result<Recorded, StoreError>;
+
+    /// Reads a visitor's count (0 when unknown or `None`) and the room's numbers.
+    fn counts(&mut self, visitor: Option<&VisitorId>, now: UnixTime) -> Result<Counts, StoreError>;
+
+    /// Hits per minute for the minutes starting in `from..=to`; minutes without
+    /// hits may be left out.
+    fn minutes(&mut self, from: UnixTime, to: UnixTime) -> Result<Vec<MinuteHits>, StoreError>;
+
+    /// Returns the stored cookie-signing key, first storing `candidate` if there is
+    /// none yet. Every instance sharing the database gets the same key.
+    fn session_key(&mut self, candidate: &[u8]) -> Result<Vec<u8>, StoreError>;
+
+    /// Checks that the database can be read and written, changing nothing.
+    fn check(&mut self) -> Result<(), StoreError>;
+}
+
+/// A database the store can open connections to.
+pub trait Backend: Send + Sync {
+    /// Opens a new connection.
+    fn connect(&self) -> Result<Box<dyn Connection>, StoreError>;
+
+    /// Names the database for the start-up log, without secrets.
+    fn describe(&self) -> String;
+}
+
+/// The current time as [`UnixTime`].
+pub fn now() -> UnixTime {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs() as i64)
+}
+
+/// Groups a batch's hits by the minute they fall in.
+pub fn hits_by_minute(hits: &[Hit]) -> Vec<(UnixTime, i64)> {
+    let mut minutes: Vec<(UnixTime, i64)> = Vec::new();
+    for hit in hits {
+        let minute = hit.at - hit.at.rem_euclid(60);
+        match minutes.iter_mut().find(|(start, _)| *start == minute) {
+            Some((_, count)) => *count += 1,
+            None => minutes.push((minute, 1)),
+        }
+    }
+    minutes
+}
+
+/// The hit store shared by all requests; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: Arc<dyn Backend>,
+    idle: Mutex<Vec<Box<dyn Connection>>>,
+    queue: Option<mpsc::Sender<Pending>>,
+    writer: Option<JoinHandle<()>>,
+}
+
+/// A hit waiting for its transaction, with the way back to its request.
+struct Pending {
+    hit: Hit,
+    reply: oneshot::Sender<Result<Counts, StoreError>>,
+}
+
+impl Store {
+    /// Opens the store: connects once, so that a database that cannot be reached at all
+    /// stops start-up, and starts the writer thread.
+    pub fn open(backend: impl Backend + 'static) -> Result<Self, StoreError> {
+        let backend: Arc<dyn Backend> = Arc::new(backend);
+        let first = backend.connect()?;
+
+        let (queue, incoming) = mpsc::channel(QUEUE_DEPTH);
+        let writer_backend = Arc::clone(&backend);
+        let writer = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || write_loop(writer_backend.as_ref(), incoming))
+            .map_err(|err| StoreError::unavailable("no writer thread", err))?;
+
+        Ok(Self {
+            inner: Arc::new(Inner {
+                backend,
+                idle: Mutex::new(vec![first]),
+                queue: Some(queue),
+                writer: Some(writer),
+            }),
+        })
+    }
+
+    /// Names the database, without secrets.
+    pub fn describe(&self) -> String {
+        self.inner.backend.describe()
+    }
+
+    /// Counts one hit for `visitor`; resolves once the hit is committed.
+    pub async fn hit(&self, visitor: VisitorId) -> Result<Counts, StoreError> {
+        let queue = self.inner.queue.as_ref().ok_or(StoreError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        let hit = Hit { visitor, at: now() };
+        queue
+            .send(Pending { hit, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Reads a visitor's count and the room's numbers; counts nothing.
+    pub async fn counts(&self, visitor: Option<VisitorId>) -> Result<Counts, StoreError> {
+        self.read(move |conn| conn.counts(visitor.as_ref(), now()))
+            .await
+    }
+
+    /// Hits per minute for the minutes starting in `from..=to`.
+    pub async fn minutes(
+        &self,
+        from: UnixTime,
+        to: UnixTime,
+    ) -> Result<Vec<MinuteHits>, StoreError> {
+        self.read(move |conn| conn.minutes(from, to)).await
+    }
+
+    /// The cookie-signing key kept in the database, created on first use.
+    pub async fn session_key(&self, candidate: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+        self.read(move |conn| conn.session_key(&candidate)).await
+    }
+
+    /// Checks that the database can be read and written.
+    pub async fn check(&self) -> Result<(), StoreError> {
+        self.read(|conn| conn.check()).await
+    }
+
+    /// Runs `work` on the blocking pool with an idle connection, or a new one. A
+    /// connection that failed is dropped, so the next call reconnects.
+    async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        let task = tokio::task::spawn_blocking(move || {
+            let idle = inner.take_idle();
+            let mut conn = match idle {
+                Some(conn) => conn,
+                None => inner.backend.connect()?,
+            };
+            let result = work(conn.as_mut());
+            if result.is_ok() {
+                inner.give_back(conn);
+            }
+            result
+        });
+        task.await
+            .map_err(|err| StoreError::unavailable("reader task failed", err))?
+    }
+}
+
+impl Inner {
+    fn take_idle(&self) -> Option<Box<dyn Connection>> {
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+    }
+
+    fn give_back(&self, conn: Box<dyn Connection>) {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < MAX_IDLE {
+            idle.push(conn);
+        }
+    }
+}
+
+impl Drop for Inner {
+    /// Closing the queue lets the writer commit what is still waiting and stop;
+    /// joining it means every queued hit is stored before the store is gone.
+    fn drop(&mut self) {
+        self.queue.take();
+        if let Some(writer) = self.writer.take()
+            && writer.join().is_err()
+        {
+            tracing::error!("the store's writer thread panicked");
+        }
+        tracing::info!("store closed");
+    }
+}
+
+/// The writer thread: takes every hit waiting, commits them in one transaction, then
+/// answers each. Hits that arrive during a commit form the next batch, so the number
+/// of commits per second stays bounded by the disk while hits per second grow.
+fn write_loop(backend: &dyn Backend, mut incoming: mpsc::Receiver<Pending>) {
+    let mut conn: Option<Box<dyn Connection>> = None;
+    let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
+
+    while incoming.blocking_recv_many(&mut batch, MAX_BATCH) > 0 {
+        let hits: Vec<Hit> = batch.iter().map(|pending| pending.hit.clone()).collect();
+        let result = match conn.as_mut() {
+            Some(open) => open.record(&hits, now()),
+            None => backend.connect().and_then(|mut fresh| {
+                let recorded = fresh.record(&hits, now());
+                conn = Some(fresh);
+                recorded
+            }),
+        };
+
+        match result {
+            Ok(recorded) => answer_all(&mut batch, &recorded),
+            Err(err) => {
+                tracing::warn!(error = %err, cause = ?err.source(), hits = batch.len(), "batch of hits not stored");
+                conn = None;
+                for pending in batch.drain(..) {
+                    let _ = pending.reply.send(Err(err.clone()));
+                }
+            }
+        }
+    }
+}
+
+fn answer_all(batch: &mut Vec<Pending>, recorded: &Recorded) {
+    for (pending, visitor) in batch.drain(..).zip(&recorded.visitor_hits) {
+        let counts = Counts {
+            visitor: *visitor,
+            totals: recorded.totals,
+        };
+        // A request that gave up waiting has gone; its hit is stored all the same.
+        let _ = pending.reply.send(Ok(counts));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit_at(at: UnixTime) -> Hit {
+        Hit {
+            visitor: VisitorId::parse("0123456789abcdef0123456789abcdef").unwrap(),
+            at,
+        }
+    }
+
+    #[test]
+    fn hits_are_grouped_by_the_minute_they_fall_in() {
+        let hits = [hit_at(120), hit_at(179), hit_at(180), hit_at(121)];
+
+        let grouped = hits_by_minute(&hits);
+
+        assert_eq!(grouped, vec![(120, 3), (180, 1)]);
+    }
+}

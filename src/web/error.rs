@@ -1,0 +1,51 @@
+//! Request errors: the client sees a short generic page, the log gets the cause once.
+
+use poem::error::ResponseError;
+use poem::http::StatusCode;
+
+use crate::store::StoreError;
+
+/// Why a request could not be served.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The store could not count or read; the hit was not acknowledged.
+    #[error("the store could not serve the request")]
+    Store(#[from] StoreError),
+    /// A template failed to render: a bug, since templates are compiled in.
+    #[error("a template failed to render")]
+    Render(#[from] minijinja::Error),
+    /// The operating system gave no random bytes for a new visitor id.
+    #[error("no random bytes for a visitor id")]
+    Random(#[from] getrandom::Error),
+}
+
+impl ResponseError for AppError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Render(_) | Self::Random(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// The title and sentence shown for a failed request: fixed text per status, so no
+/// error detail and no request input ever reaches the client.
+pub fn public_message(status: StatusCode) -> (&'static str, &'static str) {
+    match status {
+        StatusCode::NOT_FOUND => ("Not found", "There is nothing at this address."),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "Method not allowed",
+            "This address does not take that kind of request.",
+        ),
+        StatusCode::SERVICE_UNAVAILABLE => (
+            "Counting is paused",
+            "The counter cannot reach its database right now. Your visit was not counted; \
+             please try again in a moment.",
+        ),
+        s if s.is_client_error() => ("Bad request", "The request could not be understood."),
+        _ => (
+            "Something went wrong",
+            "The counter hit an unexpected problem.",
+        ),
+    }
+}

@@ -1,0 +1,164 @@
+//! HTTP routes: the visitor page, its htmx fragments, the health check and assets.
+
+mod assets;
+mod error;
+mod logging;
+
+use std::sync::Arc;
+
+use poem::http::{HeaderMap, StatusCode, header};
+use poem::middleware::{CookieJarManager, SetHeader};
+use poem::web::cookie::{CookieJar, CookieKey};
+use poem::web::{Data, Html, Json, Query};
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler, post};
+use serde::Deserialize;
+
+pub use error::AppError;
+
+use crate::store::Store;
+use crate::views::{CounterView, Views, version_of};
+use crate::visitor::{self, VisitorId};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// Where hits are counted.
+    pub store: Store,
+    /// The loaded templates.
+    pub views: Arc<Views>,
+    /// Signs visitor cookies.
+    pub cookie_key: Arc<CookieKey>,
+    /// Seconds between fragment polls.
+    pub poll_seconds: u64,
+    /// Whether the server itself speaks HTTPS.
+    pub tls: bool,
+}
+
+/// Scripts, styles and images only from this origin, nothing inline: htmx is configured
+/// (in base.html) to need neither inline styles nor eval.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+     style-src 'self'; img-src 'self'; connect-src 'self'; object-src 'none'; \
+     base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// The whole application: routes, shared state and middleware.
+pub fn app(state: AppState) -> impl Endpoint {
+    let routes = Route::new()
+        .at("/", get(index))
+        .at("/counter", get(counter))
+        .at("/hit", post(hit))
+        .at("/status", get(status))
+        .at("/static/:name", get(assets::serve));
+
+    let security_headers = SetHeader::new()
+        .overriding(header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY)
+        .overriding(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        .overriding(header::REFERRER_POLICY, "no-referrer");
+
+    let views = Arc::clone(&state.views);
+    routes
+        .with(CookieJarManager::new())
+        .with(security_headers)
+        .data(state)
+        .around(move |next, req| logging::log_request(next, req, Arc::clone(&views)))
+}
+
+/// `GET /`: counts a visit and renders the page.
+#[handler]
+async fn index(
+    Data(app): Data<&AppState>,
+    jar: &CookieJar,
+    req: &Request,
+) -> Result<Response, AppError> {
+    let visitor = returning_or_new(app, jar)?;
+    let counts = app.store.hit(visitor.clone()).await?;
+    visitor::remember(jar, &app.cookie_key, &visitor, is_https(req, app.tls));
+    let page = app
+        .views
+        .index(&CounterView::new(counts, app.poll_seconds))?;
+    Ok(no_store(Html(page)))
+}
+
+/// Query of `GET /counter`: the version of the numbers the page already shows.
+#[derive(Debug, Deserialize)]
+struct Poll {
+    v: Option<String>,
+}
+
+/// `GET /counter`: the counter fragment; 204 when the numbers are those already shown.
+#[handler]
+async fn counter(
+    Data(app): Data<&AppState>,
+    jar: &CookieJar,
+    Query(poll): Query<Poll>,
+) -> Result<Response, AppError> {
+    let visitor = visitor::identify(jar, &app.cookie_key);
+    let counts = app.store.counts(visitor).await?;
+    if poll.v.as_deref() == Some(version_of(&counts).as_str()) {
+        return Ok(no_store(StatusCode::NO_CONTENT));
+    }
+    let fragment = app
+        .views
+        .counter(&CounterView::new(counts, app.poll_seconds))?;
+    Ok(no_store(Html(fragment)))
+}
+
+/// `POST /hit`: counts a hit and answers with the fresh counter fragment.
+#[handler]
+async fn hit(
+    Data(app): Data<&AppState>,
+    jar: &CookieJar,
+    req: &Request,
+) -> Result<Response, AppError> {
+    let visitor = returning_or_new(app, jar)?;
+    let counts = app.store.hit(visitor.clone()).await?;
+    visitor::remember(jar, &app.cookie_key, &visitor, is_https(req, app.tls));
+    let fragment = app
+        .views
+        .counter(&CounterView::new(counts, app.poll_seconds))?;
+    Ok(no_store(Html(fragment)))
+}
+
+/// `GET /status`: 200 when the store can be read and written, else 503 with the reason.
+#[handler]
+async fn status(Data(app): Data<&AppState>) -> Response {
+    let (code, body) = match app.store.check().await {
+        Ok(()) => (StatusCode::OK, serde_json::json!({ "status": "healthy" })),
+        Err(err) => {
+            tracing::warn!(error = %err, cause = ?std::error::Error::source(&err), "status check failed");
+            let body = serde_json::json!({ "status": "unavailable", "reason": err.reason() });
+            (StatusCode::SERVICE_UNAVAILABLE, body)
+        }
+    };
+    no_store(Json(body).with_status(code))
+}
+
+/// The visitor named by the cookie, or a new one.
+fn returning_or_new(app: &AppState, jar: &CookieJar) -> Result<VisitorId, AppError> {
+    match visitor::identify(jar, &app.cookie_key) {
+        Some(known) => Ok(known),
+        None => Ok(VisitorId::generate()?),
+    }
+}
+
+/// Whether the browser reached us over HTTPS: directly, or through a proxy that says so.
+fn is_https(req: &Request, tls: bool) -> bool {
+    tls || forwarded_https(req.headers())
+}
+
+fn forwarded_https(headers: &HeaderMap) -> bool {
+    let said = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
+    let forwarded = said("forwarded").to_ascii_lowercase();
+    said("x-forwarded-proto").eq_ignore_ascii_case("https") || forwarded.contains("proto=https")
+}
+
+/// Counts and pages change with every hit: no cache may keep them.
+fn no_store(response: impl IntoResponse) -> Response {
+    response
+        .with_header(header::CACHE_CONTROL, "no-store")
+        .into_response()
+}
