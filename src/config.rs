@@ -80,6 +80,11 @@ pub struct Args {
     #[arg(long = "log", env = "RUST_LOG", default_value = "info,poem=warn")]
     pub log_filter: String,
 
+    /// Instead of serving, ask the server already listening on PORT for its `/status`,
+    /// and exit 0 when it is healthy (for container health checks).
+    #[arg(long)]
+    pub healthcheck: bool,
+
     /// Log line format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

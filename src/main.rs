@@ -32,6 +32,15 @@ fn main() -> ExitCode {
             return ExitCode::from(BAD_SETTING);
         }
     };
+    if args.healthcheck {
+        return match hit_counter::healthcheck::probe(args.port) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("hit-counter: {err}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let settings = match Settings::from_args(args, |name| std::env::var(name).ok()) {
         Ok(settings) => settings,
         Err(err) => {

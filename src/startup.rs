@@ -12,6 +12,7 @@ use poem::web::cookie::CookieKey;
 use poem::{EndpointExt, Server};
 
 use crate::config::{MIN_SESSION_KEY_BYTES, Secret, Settings, StoreSettings};
+use crate::qr::QrCache;
 use crate::store::sqlite::Sqlite;
 use crate::store::{Store, StoreError};
 use crate::views::Views;
@@ -19,6 +20,9 @@ use crate::web::{self, AppState};
 
 /// How long requests in flight may take to finish after a stop signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+/// Rendered QR codes kept: a few sizes of a few join URLs.
+const QR_CACHE_ENTRIES: usize = 32;
 
 /// Bytes of key material created for a store that has no signing key yet.
 const NEW_KEY_BYTES: usize = 64;
@@ -88,6 +92,8 @@ impl Application {
             cookie_key: Arc::new(cookie_key),
             poll_seconds: settings.poll_interval.as_secs(),
             tls: settings.tls.is_some(),
+            public_url: settings.public_url.clone(),
+            qr: Arc::new(QrCache::new(QR_CACHE_ENTRIES)),
         };
 
         let acceptor = TcpListener::bind(settings.listen)

@@ -6,7 +6,8 @@
 use minijinja::{Environment, Value, context};
 use serde::Serialize;
 
-use crate::store::Counts;
+use crate::chart::Chart;
+use crate::store::{Counts, Totals, UnixTime};
 
 /// The templates, by name, as compiled in.
 const TEMPLATES: &[(&str, &str)] = &[
@@ -14,6 +15,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("index.html", include_str!("../templates/index.html")),
     ("counter.html", include_str!("../templates/counter.html")),
     ("error.html", include_str!("../templates/error.html")),
+    ("present.html", include_str!("../templates/present.html")),
+    ("room.html", include_str!("../templates/room.html")),
 ];
 
 /// The loaded templates.
@@ -52,6 +55,49 @@ pub fn version_of(counts: &Counts) -> String {
     )
 }
 
+/// What the projector's live region shows: the room's numbers and the chart.
+#[derive(Debug, Serialize)]
+pub struct RoomView {
+    /// The room's numbers.
+    pub totals: Totals,
+    /// Hits per minute.
+    pub chart: Chart,
+    /// Names what is shown; the chart moves on each minute even without hits.
+    pub version: String,
+    /// Seconds between polls.
+    pub poll_seconds: u64,
+}
+
+impl RoomView {
+    /// The view of `totals` and `chart` at `now`, polling every `poll_seconds`.
+    pub fn new(totals: Totals, chart: Chart, now: UnixTime, poll_seconds: u64) -> Self {
+        Self {
+            version: room_version(&totals, now),
+            totals,
+            chart,
+            poll_seconds,
+        }
+    }
+}
+
+/// The version of the projector's numbers at `now`.
+pub fn room_version(totals: &Totals, now: UnixTime) -> String {
+    let minute = now.div_euclid(60);
+    format!(
+        "{}.{}.{}.{minute}",
+        totals.hits, totals.visitors, totals.active
+    )
+}
+
+/// What the projector page shows around its live region.
+#[derive(Debug, Serialize)]
+pub struct PresentView<'a> {
+    /// The URL phones should open.
+    pub join_url: &'a str,
+    /// This machine's LAN address, when it replaced a loopback host in the join URL.
+    pub lan_address: Option<String>,
+}
+
 impl Views {
     /// Parses every template; a syntax error stops start-up.
     pub fn new() -> Result<Self, minijinja::Error> {
@@ -70,6 +116,23 @@ impl Views {
     /// The counter fragment alone, for htmx.
     pub fn counter(&self, counter: &CounterView) -> Result<String, minijinja::Error> {
         self.render("counter.html", context! { counter })
+    }
+
+    /// The projector page.
+    pub fn present(
+        &self,
+        page: &PresentView<'_>,
+        room: &RoomView,
+    ) -> Result<String, minijinja::Error> {
+        self.render(
+            "present.html",
+            context! { join_url => page.join_url, lan_address => page.lan_address, room },
+        )
+    }
+
+    /// The projector's live region alone, for htmx.
+    pub fn room(&self, room: &RoomView) -> Result<String, minijinja::Error> {
+        self.render("room.html", context! { room })
     }
 
     /// A short page for a failed request; `message` must not carry error details.
@@ -139,6 +202,26 @@ mod tests {
             "{fragment}"
         );
         assert!(fragment.contains("every 2s"), "{fragment}");
+    }
+
+    #[test]
+    fn the_projector_page_escapes_the_join_url_and_shows_the_chart() {
+        let views = Views::new().unwrap();
+        let room = RoomView::new(Totals::default(), crate::chart::layout(&[], 0), 0, 2);
+        let page = PresentView {
+            join_url: "https://example.org/?q=<script>",
+            lan_address: None,
+        };
+
+        let html = views.present(&page, &room).unwrap();
+
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("id=\"chart\""));
+        assert!(
+            html.contains("url=https%3A"),
+            "the join URL is passed on percent-encoded"
+        );
+        assert!(html.contains("%3Fq%3D%3Cscript%3E"), "{html}");
     }
 
     #[test]

@@ -17,13 +17,30 @@ pub enum AppError {
     /// The operating system gave no random bytes for a new visitor id.
     #[error("no random bytes for a visitor id")]
     Random(#[from] getrandom::Error),
+    /// The request's input cannot be used. The message is the app's own sentence about
+    /// what is wrong, never the input itself, so it is safe to show.
+    #[error("{0}")]
+    BadInput(String),
+    /// Anything else that went wrong on the server side.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl AppError {
+    /// A 400 that tells the client what is wrong.
+    pub fn bad_input(problem: impl ToString) -> Self {
+        Self::BadInput(problem.to_string())
+    }
 }
 
 impl ResponseError for AppError {
     fn status(&self) -> StatusCode {
         match self {
             Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Render(_) | Self::Random(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::BadInput(_) => StatusCode::BAD_REQUEST,
+            Self::Render(_) | Self::Random(_) | Self::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 }

@@ -23,14 +23,20 @@ pub async fn log_request<E: Endpoint>(
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let routine = method == Method::GET
-        && (path == "/counter" || path == "/status" || path.starts_with("/static/"));
+        && matches!(path.as_str(), "/counter" | "/present/live" | "/status")
+        || path.starts_with("/static/");
 
     let (response, cause) = match next.call(req).await {
         Ok(output) => (output.into_response(), None),
-        Err(err) => {
-            let cause = err.downcast_ref::<AppError>().map(cause_chain);
-            (error_response(err.status(), &views), cause)
-        }
+        Err(err) => match err.downcast_ref::<AppError>() {
+            // A client mistake is answered with what is wrong, and is not a server error.
+            Some(AppError::BadInput(problem)) => (bad_input_response(problem), None),
+            Some(app_error) => (
+                error_response(err.status(), &views),
+                Some(cause_chain(app_error)),
+            ),
+            None => (error_response(err.status(), &views), None),
+        },
     };
 
     let status = response.status().as_u16();
@@ -55,6 +61,15 @@ fn cause_chain(err: &AppError) -> String {
         source = inner.source();
     }
     chain
+}
+
+/// A plain-text 400 with the app's own sentence about what is wrong.
+fn bad_input_response(problem: &str) -> Response {
+    problem
+        .to_owned()
+        .with_status(StatusCode::BAD_REQUEST)
+        .with_header(header::CACHE_CONTROL, "no-store")
+        .into_response()
 }
 
 /// A generic page in place of whatever the error would have said.

@@ -3,6 +3,7 @@
 mod assets;
 mod error;
 mod logging;
+mod present;
 
 use std::sync::Arc;
 
@@ -15,6 +16,8 @@ use serde::Deserialize;
 
 pub use error::AppError;
 
+use crate::join_url::JoinUrl;
+use crate::qr::QrCache;
 use crate::store::Store;
 use crate::views::{CounterView, Views, version_of};
 use crate::visitor::{self, VisitorId};
@@ -32,6 +35,10 @@ pub struct AppState {
     pub poll_seconds: u64,
     /// Whether the server itself speaks HTTPS.
     pub tls: bool,
+    /// The join URL fixed by PUBLIC_URL.
+    pub public_url: Option<JoinUrl>,
+    /// Rendered QR codes.
+    pub qr: Arc<QrCache>,
 }
 
 /// Scripts, styles and images only from this origin, nothing inline: htmx is configured
@@ -47,6 +54,9 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/counter", get(counter))
         .at("/hit", post(hit))
         .at("/status", get(status))
+        .at("/present", get(present::page))
+        .at("/present/live", get(present::live))
+        .at("/qr.png", get(present::image))
         .at("/static/:name", get(assets::serve));
 
     let security_headers = SetHeader::new()

@@ -1,0 +1,579 @@
+//! The production store: Oracle Database through sibyl's blocking OCI interface.
+//!
+//! Blocking mode, on purpose. The [`Store`](super::Store) already calls every
+//! connection method from threads where blocking is allowed (its writer thread and
+//! tokio's blocking pool), so async OCI calls would buy nothing. And sibyl's
+//! `nonblocking` + `tokio` mode has open crash reports against Oracle 23 session pools
+//! (<https://github.com/quietboil/sibyl/issues/21>), while its `ConnectionPool` exists
+//! in blocking mode only.
+//!
+//! Lifetimes. sibyl ties a `SessionPool<'a>` to the `Environment` it was made in, and
+//! a `Session` to the pool it came from. The environment is process-wide (OCI wants one
+//! per process anyway) and lives in a `static`, so the pool is a `SessionPool<'static>`
+//! that can be shared behind an `Arc` and dropped when the last user goes. A
+//! [`Connection`] here holds that pool, not a session: each call takes a pooled session
+//! for its own duration and hands it back at the end. The OCI pool therefore does the
+//! pooling, bounded by `ORACLE_POOL_SIZE`, however many idle connections the `Store`
+//! keeps; no borrowed session ever has to outlive its call.
+//!
+//! Exactness. An increment is an `UPDATE ... RETURNING`, whose row lock serialises
+//! concurrent increments of one row, also across app instances. A missing row is
+//! inserted; an insert that loses a race with another instance's insert of the same key
+//! fails with ORA-00001 and is retried as an update, so no count is read and then
+//! written back. Rows are locked in a fixed order (visitors by id, minutes by start,
+//! totals last) so that instances sharing the schema cannot deadlock one another.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::sync::{Arc, OnceLock};
+
+use sibyl::{Environment, Session, SessionPool, SessionPoolGetMode};
+
+use super::{
+    ACTIVE_WINDOW_SECS, Backend, Connection, Counts, Hit, MinuteHits, Recorded, StoreError, Totals,
+    UnixTime, hits_by_minute,
+};
+use crate::config::OracleSettings;
+use crate::visitor::VisitorId;
+
+/// The DDL that `ORACLE_APPLY_SCHEMA` runs; the same file the database image runs.
+const SCHEMA: &str = include_str!("../../schema.sql");
+
+/// How long a call waits for a free pooled session before failing with ORA-24457,
+/// rather than hanging while every session is busy.
+const SESSION_WAIT_MS: u32 = 10_000;
+
+/// The longest one round trip to the database may take, so that a database that stops
+/// answering fails the call (and `/status`) instead of holding a thread forever.
+const CALL_TIMEOUT_MS: u32 = 15_000;
+
+/// How often an insert that lost a race to another instance is retried as an update.
+/// One retry suffices: the loser's insert waits until the winner commits.
+const RACE_ATTEMPTS: usize = 3;
+
+/// ORA-00001: unique constraint violated.
+const ORA_UNIQUE_VIOLATION: i32 = 1;
+
+/// Errors that a concurrent run of the same re-runnable schema can raise and that leave
+/// the schema as intended: ORA-00955 (name already used, by the other run's table) and
+/// ORA-00001 (the other run seeded the totals row first).
+const SCHEMA_RACE_CODES: [i32; 2] = [955, ORA_UNIQUE_VIOLATION];
+
+/// The name under which the cookie-signing key is kept in `app_secrets`.
+const SESSION_KEY_NAME: &str = "session_key";
+
+/// The one OCI environment of the process. It is never dropped: statics are not, and
+/// OCI environments are meant to live as long as the process that made them.
+static OCI: OnceLock<Environment> = OnceLock::new();
+
+// sibyl marks its OCI handles `Send`/`Sync` itself; these assertions make the compiler
+// confirm that the types this module shares between threads really are.
+const _: () = {
+    const fn shareable<T: Send + Sync>() {}
+    shareable::<Environment>();
+    shareable::<SessionPool<'static>>();
+    shareable::<Oracle>();
+    shareable::<OracleConnection>();
+};
+
+/// Oracle Database, reached through a session pool.
+pub struct Oracle {
+    pool: Arc<SessionPool<'static>>,
+    description: String,
+}
+
+impl Oracle {
+    /// Creates the session pool (which logs in once, so that a wrong address or password
+    /// stops start-up) and, when asked to, creates the missing tables.
+    pub fn open(settings: &OracleSettings) -> Result<Self, StoreError> {
+        let env = environment()?;
+        let max_sessions = usize::try_from(settings.pool_size).unwrap_or(usize::MAX);
+        let pool = env
+            .create_session_pool(
+                &settings.connect_string,
+                &settings.user,
+                settings.password.expose(),
+                1,
+                1,
+                max_sessions.max(1),
+            )
+            .map_err(oracle_error)?;
+        pool.set_get_mode(SessionPoolGetMode::TimedWait)
+            .map_err(oracle_error)?;
+        pool.set_wait_timeout(SESSION_WAIT_MS)
+            .map_err(oracle_error)?;
+
+        let oracle = Self {
+            pool: Arc::new(pool),
+            description: format!(
+                "oracle at {} as {} (up to {} sessions)",
+                settings.connect_string, settings.user, settings.pool_size
+            ),
+        };
+        if settings.apply_schema {
+            apply_schema(&pooled_session(&oracle.pool)?)?;
+        }
+        Ok(oracle)
+    }
+}
+
+impl Backend for Oracle {
+    fn connect(&self) -> Result<Box<dyn Connection>, StoreError> {
+        Ok(Box::new(OracleConnection {
+            pool: Arc::clone(&self.pool),
+        }))
+    }
+
+    fn describe(&self) -> String {
+        self.description.clone()
+    }
+}
+
+/// A handle on the pool; every call borrows a pooled session for its own duration.
+struct OracleConnection {
+    pool: Arc<SessionPool<'static>>,
+}
+
+impl Connection for OracleConnection {
+    fn record(&mut self, hits: &[Hit], now: UnixTime) -> Result<Recorded, StoreError> {
+        let session = pooled_session(&self.pool)?;
+        let recorded = record_batch(&session, hits, now).and_then(|recorded| {
+            session.commit().map_err(oracle_error)?;
+            Ok(recorded)
+        });
+        if recorded.is_err() {
+            // sibyl also rolls back when a session goes back to the pool; saying it here
+            // keeps a failed batch from ever depending on that.
+            let _ = session.rollback();
+        }
+        recorded
+    }
+
+    fn counts(&mut self, visitor: Option<&VisitorId>, now: UnixTime) -> Result<Counts, StoreError> {
+        let session = pooled_session(&self.pool)?;
+        // One statement reads from one snapshot, so the visitor's count and the totals
+        // always agree with each other.
+        let stmt = session
+            .prepare(
+                "SELECT NVL((SELECT v.hits FROM visitors v WHERE v.id = :visitor_id), 0),
+                        t.hits,
+                        t.visitors,
+                        (SELECT COUNT(*) FROM visitors a WHERE a.last_seen > :since)
+                   FROM totals t
+                  WHERE t.id = 1",
+            )
+            .map_err(oracle_error)?;
+        let row = stmt
+            .query_single((
+                (":VISITOR_ID", visitor.map(VisitorId::as_str)),
+                (":SINCE", now - ACTIVE_WINDOW_SECS),
+            ))
+            .map_err(oracle_error)?
+            .ok_or_else(missing_totals_row)?;
+
+        Ok(Counts {
+            visitor: row.get(0).map_err(oracle_error)?,
+            totals: Totals {
+                hits: row.get(1).map_err(oracle_error)?,
+                visitors: row.get(2).map_err(oracle_error)?,
+                active: row.get(3).map_err(oracle_error)?,
+            },
+        })
+    }
+
+    fn minutes(&mut self, from: UnixTime, to: UnixTime) -> Result<Vec<MinuteHits>, StoreError> {
+        let session = pooled_session(&self.pool)?;
+        let stmt = session
+            .prepare(
+                "SELECT minute_start, hits
+                   FROM hits_per_minute
+                  WHERE minute_start BETWEEN :first_minute AND :last_minute
+                  ORDER BY minute_start",
+            )
+            .map_err(oracle_error)?;
+        let rows = stmt
+            .query(((":FIRST_MINUTE", from), (":LAST_MINUTE", to)))
+            .map_err(oracle_error)?;
+
+        let mut minutes = Vec::new();
+        while let Some(row) = rows.next().map_err(oracle_error)? {
+            minutes.push(MinuteHits {
+                minute: row.get(0).map_err(oracle_error)?,
+                hits: row.get(1).map_err(oracle_error)?,
+            });
+        }
+        Ok(minutes)
+    }
+
+    fn session_key(&mut self, candidate: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let session = pooled_session(&self.pool)?;
+
+        // Insert-if-absent, then read: instances starting together all end up with the
+        // key of whichever insert committed first.
+        let insert = session
+            .prepare("INSERT INTO app_secrets (name, secret) VALUES (:name, :secret)")
+            .map_err(oracle_error)?;
+        match insert.execute(((":NAME", SESSION_KEY_NAME), (":SECRET", candidate))) {
+            Ok(_) => session.commit().map_err(oracle_error)?,
+            Err(sibyl::Error::Oracle(ORA_UNIQUE_VIOLATION, _)) => {}
+            Err(err) => return Err(oracle_error(err)),
+        }
+
+        let select = session
+            .prepare("SELECT secret FROM app_secrets WHERE name = :name")
+            .map_err(oracle_error)?;
+        let row = select
+            .query_single(SESSION_KEY_NAME)
+            .map_err(oracle_error)?
+            .ok_or_else(|| {
+                let reason = "the session key row vanished after it was stored";
+                StoreError::unavailable("oracle: no session key", io::Error::other(reason))
+            })?;
+        let key: &[u8] = row.get(0).map_err(oracle_error)?;
+        Ok(key.to_vec())
+    }
+
+    fn check(&mut self) -> Result<(), StoreError> {
+        let session = pooled_session(&self.pool)?;
+        // An update that is rolled back proves the schema is there and writable (and
+        // that the totals row exists) without changing anything.
+        let stmt = session
+            .prepare("UPDATE totals SET hits = hits WHERE id = 1")
+            .map_err(oracle_error)?;
+        let updated = stmt.execute(()).map_err(oracle_error);
+        session.rollback().map_err(oracle_error)?;
+        match updated? {
+            0 => Err(missing_totals_row()),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The process-wide OCI environment, made on first use.
+fn environment() -> Result<&'static Environment, StoreError> {
+    if let Some(env) = OCI.get() {
+        return Ok(env);
+    }
+    let created = Environment::new().map_err(oracle_error)?;
+    // Should two threads race here, the loser's environment is simply dropped.
+    Ok(OCI.get_or_init(|| created))
+}
+
+/// Takes a session from the pool, waiting at most [`SESSION_WAIT_MS`] for a free one.
+fn pooled_session<'p>(pool: &'p SessionPool<'static>) -> Result<Session<'p>, StoreError> {
+    let session = pool.get_session().map_err(oracle_error)?;
+    session
+        .set_call_timeout(CALL_TIMEOUT_MS)
+        .map_err(oracle_error)?;
+    Ok(session)
+}
+
+/// One visitor's share of a batch.
+struct VisitorShare {
+    /// Hits in the batch.
+    hits: i64,
+    /// Earliest and latest hit in the batch.
+    first: UnixTime,
+    last: UnixTime,
+    /// Where its hits are in the batch, in order.
+    positions: Vec<usize>,
+}
+
+/// Counts a batch inside the session's open transaction; the caller commits.
+fn record_batch(session: &Session, hits: &[Hit], now: UnixTime) -> Result<Recorded, StoreError> {
+    let (visitor_hits, new_visitors) = add_visitor_hits(session, hits)?;
+    add_minute_hits(session, hits)?;
+    let added_hits = i64::try_from(hits.len()).unwrap_or(i64::MAX);
+    let (total_hits, total_visitors) = add_totals(session, added_hits, new_visitors)?;
+    let active = count_active(session, now)?;
+
+    Ok(Recorded {
+        visitor_hits,
+        totals: Totals {
+            hits: total_hits,
+            visitors: total_visitors,
+            active,
+        },
+    })
+}
+
+/// Adds each visitor's hits with one statement per visitor (sibyl has no array DML),
+/// and returns every hit's count in batch order plus the number of new visitors.
+fn add_visitor_hits(session: &Session, hits: &[Hit]) -> Result<(Vec<i64>, i64), StoreError> {
+    // A BTreeMap visits visitors sorted by id: the fixed lock order.
+    let mut shares: BTreeMap<&str, VisitorShare> = BTreeMap::new();
+    for (position, hit) in hits.iter().enumerate() {
+        let share = shares
+            .entry(hit.visitor.as_str())
+            .or_insert_with(|| VisitorShare {
+                hits: 0,
+                first: hit.at,
+                last: hit.at,
+                positions: Vec::new(),
+            });
+        share.hits += 1;
+        share.first = share.first.min(hit.at);
+        share.last = share.last.max(hit.at);
+        share.positions.push(position);
+    }
+
+    let update = session
+        .prepare(
+            "UPDATE visitors
+                SET hits = hits + :added, last_seen = GREATEST(last_seen, :last_seen)
+              WHERE id = :visitor_id
+             RETURNING hits INTO :total",
+        )
+        .map_err(oracle_error)?;
+    let insert = session
+        .prepare(
+            "INSERT INTO visitors (id, hits, first_seen, last_seen)
+             VALUES (:visitor_id, :added, :first_seen, :last_seen)",
+        )
+        .map_err(oracle_error)?;
+
+    let mut counts = vec![0_i64; hits.len()];
+    let mut new_visitors = 0_i64;
+    for (id, share) in &shares {
+        let (total, inserted) = update_or_insert(
+            || {
+                let mut total = 0_i64;
+                let updated = update.execute((
+                    (":ADDED", share.hits),
+                    (":LAST_SEEN", share.last),
+                    (":VISITOR_ID", *id),
+                    (":TOTAL", &mut total),
+                ))?;
+                Ok((updated > 0).then_some(total))
+            },
+            || {
+                insert.execute((
+                    (":VISITOR_ID", *id),
+                    (":ADDED", share.hits),
+                    (":FIRST_SEEN", share.first),
+                    (":LAST_SEEN", share.last),
+                ))?;
+                Ok(share.hits)
+            },
+        )?;
+        if inserted {
+            new_visitors += 1;
+        }
+        // The visitor's hits in this batch are the last `share.hits` of its total.
+        let before = total - share.hits;
+        for (&position, nth) in share.positions.iter().zip(1_i64..) {
+            counts[position] = before + nth;
+        }
+    }
+    Ok((counts, new_visitors))
+}
+
+/// Adds the batch to the per-minute counts, minutes in ascending order.
+fn add_minute_hits(session: &Session, hits: &[Hit]) -> Result<(), StoreError> {
+    let mut minutes = hits_by_minute(hits);
+    minutes.sort_unstable();
+
+    let update = session
+        .prepare("UPDATE hits_per_minute SET hits = hits + :added WHERE minute_start = :minute")
+        .map_err(oracle_error)?;
+    let insert = session
+        .prepare("INSERT INTO hits_per_minute (minute_start, hits) VALUES (:minute, :added)")
+        .map_err(oracle_error)?;
+
+    for (minute, added) in minutes {
+        update_or_insert(
+            || {
+                let updated = update.execute(((":ADDED", added), (":MINUTE", minute)))?;
+                Ok((updated > 0).then_some(()))
+            },
+            || {
+                insert.execute(((":MINUTE", minute), (":ADDED", added)))?;
+                Ok(())
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Adds the batch to the totals row and returns the new totals. The row is seeded by
+/// schema.sql; should it be missing, it is recreated from this batch.
+fn add_totals(
+    session: &Session,
+    added_hits: i64,
+    new_visitors: i64,
+) -> Result<(i64, i64), StoreError> {
+    let update = session
+        .prepare(
+            "UPDATE totals
+                SET hits = hits + :added_hits, visitors = visitors + :added_visitors
+              WHERE id = 1
+             RETURNING hits, visitors INTO :total_hits, :total_visitors",
+        )
+        .map_err(oracle_error)?;
+    let insert = session
+        .prepare("INSERT INTO totals (id, hits, visitors) VALUES (1, :added_hits, :added_visitors)")
+        .map_err(oracle_error)?;
+
+    let (totals, _) = update_or_insert(
+        || {
+            let mut total_hits = 0_i64;
+            let mut total_visitors = 0_i64;
+            let updated = update.execute((
+                (":ADDED_HITS", added_hits),
+                (":ADDED_VISITORS", new_visitors),
+                (":TOTAL_HITS", &mut total_hits),
+                (":TOTAL_VISITORS", &mut total_visitors),
+            ))?;
+            Ok((updated > 0).then_some((total_hits, total_visitors)))
+        },
+        || {
+            insert.execute((
+                (":ADDED_HITS", added_hits),
+                (":ADDED_VISITORS", new_visitors),
+            ))?;
+            Ok((added_hits, new_visitors))
+        },
+    )?;
+    Ok(totals)
+}
+
+/// Visitors seen within the active window, counted on the `last_seen` index.
+fn count_active(session: &Session, now: UnixTime) -> Result<i64, StoreError> {
+    let stmt = session
+        .prepare("SELECT COUNT(*) FROM visitors WHERE last_seen > :since")
+        .map_err(oracle_error)?;
+    let row = stmt
+        .query_single(now - ACTIVE_WINDOW_SECS)
+        .map_err(oracle_error)?
+        .ok_or_else(|| {
+            StoreError::unavailable(
+                "oracle: no count",
+                io::Error::other("COUNT(*) returned no row"),
+            )
+        })?;
+    row.get(0).map_err(oracle_error)
+}
+
+/// Runs `update`; when it finds no row, runs `insert`; when that insert loses a race
+/// with another session's insert of the same key (ORA-00001), updates again. Returns
+/// the result and whether the row was inserted.
+fn update_or_insert<T>(
+    mut update: impl FnMut() -> sibyl::Result<Option<T>>,
+    mut insert: impl FnMut() -> sibyl::Result<T>,
+) -> Result<(T, bool), StoreError> {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        if let Some(updated) = update().map_err(oracle_error)? {
+            return Ok((updated, false));
+        }
+        match insert() {
+            Ok(inserted) => return Ok((inserted, true)),
+            // Oracle undoes only the failed statement; the transaction goes on.
+            Err(sibyl::Error::Oracle(ORA_UNIQUE_VIOLATION, _)) if attempts < RACE_ATTEMPTS => {}
+            Err(err) => return Err(oracle_error(err)),
+        }
+    }
+}
+
+/// Runs every statement of schema.sql and commits.
+fn apply_schema(session: &Session) -> Result<(), StoreError> {
+    for statement in schema_statements(SCHEMA) {
+        let stmt = session.prepare(&statement).map_err(oracle_error)?;
+        match stmt.execute(()) {
+            Ok(_) => {}
+            Err(sibyl::Error::Oracle(code, message)) if SCHEMA_RACE_CODES.contains(&code) => {
+                tracing::debug!(%message, "schema statement raced another instance; skipped");
+            }
+            Err(err) => return Err(oracle_error(err)),
+        }
+    }
+    session.commit().map_err(oracle_error)?;
+    tracing::info!("oracle schema applied");
+    Ok(())
+}
+
+/// Splits schema.sql into statements without their terminating `;`. The file keeps to
+/// simple rules (see its header): comment lines stand alone and a statement ends with a
+/// `;` at the end of a line.
+fn schema_statements(script: &str) -> Vec<String> {
+    let mut statements = Vec::new();
+    let mut current = String::new();
+    for line in script.lines() {
+        let trimmed = line.trim_end();
+        if trimmed.trim_start().starts_with("--") || trimmed.trim().is_empty() {
+            continue;
+        }
+        match trimmed.strip_suffix(';') {
+            Some(last_line) => {
+                current.push_str(last_line);
+                statements.push(std::mem::take(&mut current).trim().to_owned());
+            }
+            None => {
+                current.push_str(trimmed);
+                current.push('\n');
+            }
+        }
+    }
+    if !current.trim().is_empty() {
+        statements.push(current.trim().to_owned());
+    }
+    statements
+}
+
+fn missing_totals_row() -> StoreError {
+    let reason = "the totals row (id 1) is missing; run schema.sql";
+    StoreError::unavailable("oracle: no totals row", io::Error::other(reason))
+}
+
+/// Maps a sibyl error to a store error whose reason is the ORA code when there is one.
+fn oracle_error(err: sibyl::Error) -> StoreError {
+    let reason = match &err {
+        sibyl::Error::Oracle(code, _) => format!("ORA-{code:05}"),
+        _ => "oracle: client error".to_owned(),
+    };
+    StoreError::unavailable(reason, err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schema_splits_into_its_statements_without_comments_or_semicolons() {
+        let statements = schema_statements(SCHEMA);
+
+        assert!(
+            statements
+                .iter()
+                .all(|s| !s.ends_with(';') && !s.contains("\n--"))
+        );
+        assert!(statements[0].starts_with("CREATE TABLE IF NOT EXISTS visitors ("));
+        assert_eq!(statements.last().map(String::as_str), Some("COMMIT"));
+        let tables = statements
+            .iter()
+            .filter(|s| s.starts_with("CREATE TABLE IF NOT EXISTS"))
+            .count();
+        assert_eq!(tables, 4);
+    }
+
+    #[test]
+    fn a_statement_may_span_lines_and_a_trailing_one_needs_no_semicolon() {
+        let script = "-- note\nCREATE TABLE t (\n  id NUMBER\n);\n\nSELECT 1 FROM dual";
+
+        assert_eq!(
+            schema_statements(script),
+            vec![
+                "CREATE TABLE t (\n  id NUMBER\n)".to_owned(),
+                "SELECT 1 FROM dual".to_owned()
+            ]
+        );
+    }
+
+    #[test]
+    fn oracle_errors_are_reported_by_their_ora_code() {
+        let err = oracle_error(sibyl::Error::Oracle(12541, "TNS:no listener".into()));
+
+        assert_eq!(err.reason(), "ORA-12541");
+    }
+}
