@@ -7,6 +7,7 @@ pub mod chart;
 pub mod config;
 pub mod healthcheck;
 pub mod join_url;
+pub mod listener;
 pub mod qr;
 pub mod startup;
 pub mod store;

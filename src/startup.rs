@@ -7,11 +7,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use poem::listener::{Acceptor, AcceptorExt, BoxAcceptor, Listener, TcpListener};
+use poem::listener::{
+    Acceptor, AcceptorExt, BoxAcceptor, Listener, RustlsCertificate, RustlsConfig, TcpListener,
+};
 use poem::web::cookie::CookieKey;
 use poem::{EndpointExt, Server};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::config::{MIN_SESSION_KEY_BYTES, Secret, Settings, StoreSettings};
+use crate::config::{MIN_SESSION_KEY_BYTES, Secret, Settings, StoreSettings, TlsFiles};
+use crate::listener::HeadDeadline;
 use crate::qr::QrCache;
 use crate::store::sqlite::Sqlite;
 use crate::store::{Store, StoreError};
@@ -20,6 +25,12 @@ use crate::web::{self, AppState};
 
 /// How long requests in flight may take to finish after a stop signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+/// How long a client may take to send a request head (slowloris protection).
+const HEAD_DEADLINE: Duration = Duration::from_secs(10);
+
+/// How long a keep-alive connection may sit idle; a phone polls far more often.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(75);
 
 /// Rendered QR codes kept: a few sizes of a few join URLs.
 const QR_CACHE_ENTRIES: usize = 32;
@@ -57,6 +68,15 @@ pub enum StartupError {
         #[source]
         source: io::Error,
     },
+    /// The TLS certificate or key could not be read or used.
+    #[error("cannot use the TLS certificate and key")]
+    Tls {
+        /// The setting naming the file at fault.
+        setting: &'static str,
+        /// What went wrong.
+        #[source]
+        source: io::Error,
+    },
     /// The server stopped with an error.
     #[error("the server failed")]
     Serve(#[source] io::Error),
@@ -67,6 +87,7 @@ impl StartupError {
     pub fn setting(&self) -> Option<&'static str> {
         match self {
             Self::Bind { .. } => Some("PORT"),
+            Self::Tls { setting, .. } => Some(setting),
             Self::Store { store, .. } if store.starts_with("sqlite") => Some("SQLITE_PATH"),
             _ => None,
         }
@@ -96,13 +117,7 @@ impl Application {
             qr: Arc::new(QrCache::new(QR_CACHE_ENTRIES)),
         };
 
-        let acceptor = TcpListener::bind(settings.listen)
-            .into_acceptor()
-            .await
-            .map_err(|source| StartupError::Bind {
-                addr: settings.listen,
-                source,
-            })?;
+        let acceptor = bind(settings.listen, settings.tls.as_ref()).await?;
         let local_addr = acceptor
             .local_addr()
             .first()
@@ -110,7 +125,7 @@ impl Application {
             .unwrap_or(settings.listen);
 
         Ok(Self {
-            acceptor: acceptor.boxed(),
+            acceptor,
             local_addr,
             endpoint: web::app(state).map_to_response().boxed(),
             store: store.describe(),
@@ -130,12 +145,65 @@ impl Application {
     ) -> Result<(), StartupError> {
         tracing::info!(address = %self.local_addr, store = %self.store, "listening");
         Server::new_with_acceptor(self.acceptor)
+            .idle_timeout(IDLE_TIMEOUT)
             .run_with_graceful_shutdown(self.endpoint, shutdown, Some(SHUTDOWN_GRACE))
             .await
             .map_err(StartupError::Serve)?;
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Binds the listener, with TLS when certificate files are given, and the deadline
+/// for request heads on every connection.
+async fn bind(addr: SocketAddr, tls: Option<&TlsFiles>) -> Result<BoxAcceptor, StartupError> {
+    let bind_error = |source| StartupError::Bind { addr, source };
+    let tcp = TcpListener::bind(addr);
+    let Some(files) = tls else {
+        let acceptor = tcp.into_acceptor().await.map_err(bind_error)?;
+        return Ok(HeadDeadline::new(acceptor, HEAD_DEADLINE).boxed());
+    };
+
+    // rustls needs one process-wide crypto provider; naming it keeps TLS working even if
+    // another crate enables a second one. An error means one is installed already.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let certificate = checked_certificate(files)?;
+    let acceptor = tcp
+        .rustls(RustlsConfig::new().fallback(certificate))
+        .into_acceptor()
+        .await
+        .map_err(bind_error)?;
+    Ok(HeadDeadline::new(acceptor, HEAD_DEADLINE).boxed())
+}
+
+/// Reads the PEM files and checks that they make a usable certificate and key. Poem
+/// would only log a bad pair and then fail every connection, so it is checked here and
+/// stops start-up instead.
+fn checked_certificate(files: &TlsFiles) -> Result<RustlsCertificate, StartupError> {
+    let tls_error = |setting, problem: String| StartupError::Tls {
+        setting,
+        source: io::Error::new(io::ErrorKind::InvalidData, problem),
+    };
+    let read = |setting, path: &std::path::Path| {
+        std::fs::read(path).map_err(|err| tls_error(setting, format!("{}: {err}", path.display())))
+    };
+    let cert_pem = read("TLS_CERT", &files.cert)?;
+    let key_pem = read("TLS_KEY", &files.key)?;
+
+    let chain = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| tls_error("TLS_CERT", format!("not a PEM certificate: {err}")))?;
+    if chain.is_empty() {
+        return Err(tls_error("TLS_CERT", "holds no certificate".into()));
+    }
+    let key = PrivateKeyDer::from_pem_slice(&key_pem)
+        .map_err(|err| tls_error("TLS_KEY", format!("not a PEM private key: {err}")))?;
+    rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|err| tls_error("TLS_KEY", format!("does not fit the certificate: {err}")))?;
+
+    Ok(RustlsCertificate::new().cert(cert_pem).key(key_pem))
 }
 
 /// Opens the configured store; connecting may block, so it runs on the blocking pool.

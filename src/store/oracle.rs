@@ -11,10 +11,23 @@
 //! a `Session` to the pool it came from. The environment is process-wide (OCI wants one
 //! per process anyway) and lives in a `static`, so the pool is a `SessionPool<'static>`
 //! that can be shared behind an `Arc` and dropped when the last user goes. A
-//! [`Connection`] here holds that pool, not a session: each call takes a pooled session
-//! for its own duration and hands it back at the end. The OCI pool therefore does the
-//! pooling, bounded by `ORACLE_POOL_SIZE`, however many idle connections the `Store`
-//! keeps; no borrowed session ever has to outlive its call.
+//! [`Connection`] here holds a [`SharedPool`], not a session: each call takes the current
+//! pool and a pooled session from it for its own duration and hands both back at the
+//! end. The OCI pool therefore does the pooling, bounded by `ORACLE_POOL_SIZE`, however
+//! many idle connections the `Store` keeps; no borrowed session ever has to outlive its
+//! call.
+//!
+//! Recovery. sibyl always releases a session to the OCI pool in the default mode (it has
+//! no way to pass `OCI_SESSRLS_DROP`), so a session whose connection broke, say because
+//! the database restarted, goes back to the pool and can be handed out again. Instead,
+//! a call that fails with an error meaning the connection is gone (see
+//! [`connection_lost`]), or whose session OCI reports as disconnected, makes
+//! [`SharedPool`] log in a fresh pool and put it in place of the old one. The failed call
+//! still returns its error, so nothing is acknowledged that was not committed; later
+//! calls take the fresh pool, while calls still running on the old one finish on it and
+//! the old pool is closed when the last of them ends. Rebuilds are tried at most once
+//! per [`REBUILD_INTERVAL`], so an outage does not hammer the listener; a rebuild that
+//! fails keeps the old pool, and a later failing call tries again.
 //!
 //! Exactness. An increment is an `UPDATE ... RETURNING`, whose row lock serialises
 //! concurrent increments of one row, also across app instances. A missing row is
@@ -25,7 +38,8 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, TryLockError};
+use std::time::{Duration, Instant};
 
 use sibyl::{Environment, Session, SessionPool, SessionPoolGetMode};
 
@@ -33,7 +47,7 @@ use super::{
     ACTIVE_WINDOW_SECS, Backend, Connection, Counts, Hit, MinuteHits, Recorded, StoreError, Totals,
     UnixTime, hits_by_minute,
 };
-use crate::config::OracleSettings;
+use crate::config::{OracleSettings, Secret};
 use crate::visitor::VisitorId;
 
 /// The DDL that `ORACLE_APPLY_SCHEMA` runs; the same file the database image runs.
@@ -46,6 +60,12 @@ const SESSION_WAIT_MS: u32 = 10_000;
 /// The longest one round trip to the database may take, so that a database that stops
 /// answering fails the call (and `/status`) instead of holding a thread forever.
 const CALL_TIMEOUT_MS: u32 = 15_000;
+
+/// The least time between two attempts to rebuild the session pool. Each attempt is a
+/// login, so while the database is down the listener sees one every few seconds from
+/// this instance, not one per failed hit; once it is back, `/status` recovers within
+/// about this long.
+const REBUILD_INTERVAL: Duration = Duration::from_secs(5);
 
 /// How often an insert that lost a race to another instance is retried as an update.
 /// One retry suffices: the loser's insert waits until the winner commits.
@@ -72,13 +92,14 @@ const _: () = {
     const fn shareable<T: Send + Sync>() {}
     shareable::<Environment>();
     shareable::<SessionPool<'static>>();
+    shareable::<SharedPool>();
     shareable::<Oracle>();
     shareable::<OracleConnection>();
 };
 
 /// Oracle Database, reached through a session pool.
 pub struct Oracle {
-    pool: Arc<SessionPool<'static>>,
+    pool: Arc<SharedPool>,
     description: String,
 }
 
@@ -86,34 +107,23 @@ impl Oracle {
     /// Creates the session pool (which logs in once, so that a wrong address or password
     /// stops start-up) and, when asked to, creates the missing tables.
     pub fn open(settings: &OracleSettings) -> Result<Self, StoreError> {
-        let env = environment()?;
-        let max_sessions = usize::try_from(settings.pool_size).unwrap_or(usize::MAX);
-        let pool = env
-            .create_session_pool(
-                &settings.connect_string,
-                &settings.user,
-                settings.password.expose(),
-                1,
-                1,
-                max_sessions.max(1),
-            )
-            .map_err(oracle_error)?;
-        pool.set_get_mode(SessionPoolGetMode::TimedWait)
-            .map_err(oracle_error)?;
-        pool.set_wait_timeout(SESSION_WAIT_MS)
-            .map_err(oracle_error)?;
-
-        let oracle = Self {
+        let login = Login {
+            connect_string: settings.connect_string.clone(),
+            user: settings.user.clone(),
+            password: settings.password.clone(),
+            max_sessions: usize::try_from(settings.pool_size).unwrap_or(usize::MAX),
+        };
+        let pool = SharedPool::open(login)?;
+        if settings.apply_schema {
+            pool.with_session(apply_schema)?;
+        }
+        Ok(Self {
             pool: Arc::new(pool),
             description: format!(
                 "oracle at {} as {} (up to {} sessions)",
                 settings.connect_string, settings.user, settings.pool_size
             ),
-        };
-        if settings.apply_schema {
-            apply_schema(&pooled_session(&oracle.pool)?)?;
-        }
-        Ok(oracle)
+        })
     }
 }
 
@@ -129,123 +139,264 @@ impl Backend for Oracle {
     }
 }
 
-/// A handle on the pool; every call borrows a pooled session for its own duration.
+/// What a session pool is made from, kept so that it can be made again.
+struct Login {
+    /// Connect string, e.g. `localhost/freepdb1`.
+    connect_string: String,
+    /// Database user.
+    user: String,
+    /// Database password.
+    password: Secret<String>,
+    /// Sessions in the pool, at most.
+    max_sessions: usize,
+}
+
+impl Login {
+    /// Creates a pool, which logs in one session: a pool that comes back is one whose
+    /// database answered.
+    fn create_pool(&self) -> Result<SessionPool<'static>, StoreError> {
+        let pool = environment()?
+            .create_session_pool(
+                &self.connect_string,
+                &self.user,
+                self.password.expose(),
+                1,
+                1,
+                self.max_sessions.max(1),
+            )
+            .map_err(oracle_error)?;
+        pool.set_get_mode(SessionPoolGetMode::TimedWait)
+            .map_err(oracle_error)?;
+        pool.set_wait_timeout(SESSION_WAIT_MS)
+            .map_err(oracle_error)?;
+        Ok(pool)
+    }
+}
+
+/// The session pool in use, replaced by a fresh one when its connections are lost.
+struct SharedPool {
+    /// The current pool. Calls clone the `Arc` and let go of the lock at once, so a
+    /// rebuild never waits for a running call, nor a call for a running rebuild.
+    current: RwLock<Arc<SessionPool<'static>>>,
+    /// How to make a new pool.
+    login: Login,
+    /// When a pool was last made or tried. Rebuilding holds this lock, and callers only
+    /// try it, so at most one rebuild runs and no call queues behind it.
+    last_attempt: Mutex<Instant>,
+}
+
+impl SharedPool {
+    /// Logs in the first pool.
+    fn open(login: Login) -> Result<Self, StoreError> {
+        let pool = login.create_pool()?;
+        Ok(Self {
+            current: RwLock::new(Arc::new(pool)),
+            login,
+            last_attempt: Mutex::new(Instant::now()),
+        })
+    }
+
+    /// The pool to take sessions from now.
+    fn current(&self) -> Arc<SessionPool<'static>> {
+        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Runs `work` on a session from the current pool. When the call fails because the
+    /// connection is gone, the pool is rebuilt (throttled) before the error is returned,
+    /// so that the next call does not get another session of the dead pool.
+    fn with_session<T>(
+        &self,
+        work: impl FnOnce(&Session) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pool = self.current();
+        let (result, disconnected) = match pooled_session(&pool) {
+            Ok(session) => {
+                let result = work(&session);
+                // OCI marks the server handle when it notices the connection broke, which
+                // also catches a broken connection whose error code is not in our list.
+                // Reading the mark is local; it costs no round trip.
+                let disconnected = result.is_err() && matches!(session.is_connected(), Ok(false));
+                (result, disconnected)
+            }
+            Err(err) => (Err(err), false),
+        };
+        if let Err(err) = &result
+            && (disconnected || connection_lost(err))
+        {
+            self.rebuild(&pool, err);
+        }
+        result
+    }
+
+    /// Replaces `failed` with a freshly logged-in pool, unless another call already did,
+    /// a rebuild is running, or the last attempt was less than [`REBUILD_INTERVAL`] ago.
+    /// A rebuild that fails leaves `failed` in place; the caller returns its own error
+    /// either way.
+    ///
+    /// The login runs on the thread whose call failed. A database that is back answers
+    /// it quickly and one that is still down refuses it quickly; only a network that
+    /// drops packets holds the thread until the connect times out, which the connect
+    /// string can bound (`CONNECT_TIMEOUT`, or `?connect_timeout=` in Easy Connect).
+    fn rebuild(&self, failed: &Arc<SessionPool<'static>>, cause: &StoreError) {
+        let mut last_attempt = match self.last_attempt.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return,
+        };
+        // Checked under the lock: a call that took the old pool before another call's
+        // rebuild finished must not throw away the fresh pool.
+        if !Arc::ptr_eq(failed, &self.current()) || last_attempt.elapsed() < REBUILD_INTERVAL {
+            return;
+        }
+        *last_attempt = Instant::now();
+
+        tracing::warn!(
+            cause = cause.reason(),
+            "oracle connection lost; rebuilding the session pool"
+        );
+        match self.login.create_pool() {
+            Ok(fresh) => {
+                let old = std::mem::replace(
+                    &mut *self.current.write().unwrap_or_else(PoisonError::into_inner),
+                    Arc::new(fresh),
+                );
+                tracing::info!("oracle session pool rebuilt");
+                // The old pool closes, logging off its sessions, when the last call
+                // holding it lets go; the failed call that got here is one of them.
+                drop(old);
+            }
+            Err(err) => tracing::warn!(
+                error = %err,
+                cause = ?std::error::Error::source(&err),
+                retry_in_secs = REBUILD_INTERVAL.as_secs(),
+                "oracle session pool not rebuilt; keeping the old one"
+            ),
+        }
+    }
+}
+
+/// A handle on the shared pool; every call borrows a pooled session for its own
+/// duration.
 struct OracleConnection {
-    pool: Arc<SessionPool<'static>>,
+    pool: Arc<SharedPool>,
 }
 
 impl Connection for OracleConnection {
     fn record(&mut self, hits: &[Hit], now: UnixTime) -> Result<Recorded, StoreError> {
-        let session = pooled_session(&self.pool)?;
-        let recorded = record_batch(&session, hits, now).and_then(|recorded| {
-            session.commit().map_err(oracle_error)?;
-            Ok(recorded)
-        });
-        if recorded.is_err() {
-            // sibyl also rolls back when a session goes back to the pool; saying it here
-            // keeps a failed batch from ever depending on that.
-            let _ = session.rollback();
-        }
-        recorded
+        self.pool.with_session(|session| {
+            let recorded = record_batch(session, hits, now).and_then(|recorded| {
+                session.commit().map_err(oracle_error)?;
+                Ok(recorded)
+            });
+            if recorded.is_err() {
+                // sibyl also rolls back when a session goes back to the pool; saying it
+                // here keeps a failed batch from ever depending on that.
+                let _ = session.rollback();
+            }
+            recorded
+        })
     }
 
     fn counts(&mut self, visitor: Option<&VisitorId>, now: UnixTime) -> Result<Counts, StoreError> {
-        let session = pooled_session(&self.pool)?;
-        // One statement reads from one snapshot, so the visitor's count and the totals
-        // always agree with each other.
-        let stmt = session
-            .prepare(
-                "SELECT NVL((SELECT v.hits FROM visitors v WHERE v.id = :visitor_id), 0),
-                        t.hits,
-                        t.visitors,
-                        (SELECT COUNT(*) FROM visitors a WHERE a.last_seen > :since)
-                   FROM totals t
-                  WHERE t.id = 1",
-            )
-            .map_err(oracle_error)?;
-        let row = stmt
-            .query_single((
-                (":VISITOR_ID", visitor.map(VisitorId::as_str)),
-                (":SINCE", now - ACTIVE_WINDOW_SECS),
-            ))
-            .map_err(oracle_error)?
-            .ok_or_else(missing_totals_row)?;
+        self.pool.with_session(|session| {
+            // One statement reads from one snapshot, so the visitor's count and the
+            // totals always agree with each other.
+            let stmt = session
+                .prepare(
+                    "SELECT NVL((SELECT v.hits FROM visitors v WHERE v.id = :visitor_id), 0),
+                            t.hits,
+                            t.visitors,
+                            (SELECT COUNT(*) FROM visitors a WHERE a.last_seen > :since)
+                       FROM totals t
+                      WHERE t.id = 1",
+                )
+                .map_err(oracle_error)?;
+            let row = stmt
+                .query_single((
+                    (":VISITOR_ID", visitor.map(VisitorId::as_str)),
+                    (":SINCE", now - ACTIVE_WINDOW_SECS),
+                ))
+                .map_err(oracle_error)?
+                .ok_or_else(missing_totals_row)?;
 
-        Ok(Counts {
-            visitor: row.get(0).map_err(oracle_error)?,
-            totals: Totals {
-                hits: row.get(1).map_err(oracle_error)?,
-                visitors: row.get(2).map_err(oracle_error)?,
-                active: row.get(3).map_err(oracle_error)?,
-            },
+            Ok(Counts {
+                visitor: row.get(0).map_err(oracle_error)?,
+                totals: Totals {
+                    hits: row.get(1).map_err(oracle_error)?,
+                    visitors: row.get(2).map_err(oracle_error)?,
+                    active: row.get(3).map_err(oracle_error)?,
+                },
+            })
         })
     }
 
     fn minutes(&mut self, from: UnixTime, to: UnixTime) -> Result<Vec<MinuteHits>, StoreError> {
-        let session = pooled_session(&self.pool)?;
-        let stmt = session
-            .prepare(
-                "SELECT minute_start, hits
-                   FROM hits_per_minute
-                  WHERE minute_start BETWEEN :first_minute AND :last_minute
-                  ORDER BY minute_start",
-            )
-            .map_err(oracle_error)?;
-        let rows = stmt
-            .query(((":FIRST_MINUTE", from), (":LAST_MINUTE", to)))
-            .map_err(oracle_error)?;
+        self.pool.with_session(|session| {
+            let stmt = session
+                .prepare(
+                    "SELECT minute_start, hits
+                       FROM hits_per_minute
+                      WHERE minute_start BETWEEN :first_minute AND :last_minute
+                      ORDER BY minute_start",
+                )
+                .map_err(oracle_error)?;
+            let rows = stmt
+                .query(((":FIRST_MINUTE", from), (":LAST_MINUTE", to)))
+                .map_err(oracle_error)?;
 
-        let mut minutes = Vec::new();
-        while let Some(row) = rows.next().map_err(oracle_error)? {
-            minutes.push(MinuteHits {
-                minute: row.get(0).map_err(oracle_error)?,
-                hits: row.get(1).map_err(oracle_error)?,
-            });
-        }
-        Ok(minutes)
+            let mut minutes = Vec::new();
+            while let Some(row) = rows.next().map_err(oracle_error)? {
+                minutes.push(MinuteHits {
+                    minute: row.get(0).map_err(oracle_error)?,
+                    hits: row.get(1).map_err(oracle_error)?,
+                });
+            }
+            Ok(minutes)
+        })
     }
 
     fn session_key(&mut self, candidate: &[u8]) -> Result<Vec<u8>, StoreError> {
-        let session = pooled_session(&self.pool)?;
+        self.pool.with_session(|session| {
+            // Insert-if-absent, then read: instances starting together all end up with
+            // the key of whichever insert committed first.
+            let insert = session
+                .prepare("INSERT INTO app_secrets (name, secret) VALUES (:name, :secret)")
+                .map_err(oracle_error)?;
+            match insert.execute(((":NAME", SESSION_KEY_NAME), (":SECRET", candidate))) {
+                Ok(_) => session.commit().map_err(oracle_error)?,
+                Err(sibyl::Error::Oracle(ORA_UNIQUE_VIOLATION, _)) => {}
+                Err(err) => return Err(oracle_error(err)),
+            }
 
-        // Insert-if-absent, then read: instances starting together all end up with the
-        // key of whichever insert committed first.
-        let insert = session
-            .prepare("INSERT INTO app_secrets (name, secret) VALUES (:name, :secret)")
-            .map_err(oracle_error)?;
-        match insert.execute(((":NAME", SESSION_KEY_NAME), (":SECRET", candidate))) {
-            Ok(_) => session.commit().map_err(oracle_error)?,
-            Err(sibyl::Error::Oracle(ORA_UNIQUE_VIOLATION, _)) => {}
-            Err(err) => return Err(oracle_error(err)),
-        }
-
-        let select = session
-            .prepare("SELECT secret FROM app_secrets WHERE name = :name")
-            .map_err(oracle_error)?;
-        let row = select
-            .query_single(SESSION_KEY_NAME)
-            .map_err(oracle_error)?
-            .ok_or_else(|| {
-                let reason = "the session key row vanished after it was stored";
-                StoreError::unavailable("oracle: no session key", io::Error::other(reason))
-            })?;
-        let key: &[u8] = row.get(0).map_err(oracle_error)?;
-        Ok(key.to_vec())
+            let select = session
+                .prepare("SELECT secret FROM app_secrets WHERE name = :name")
+                .map_err(oracle_error)?;
+            let row = select
+                .query_single(SESSION_KEY_NAME)
+                .map_err(oracle_error)?
+                .ok_or_else(|| {
+                    let reason = "the session key row vanished after it was stored";
+                    StoreError::unavailable("oracle: no session key", io::Error::other(reason))
+                })?;
+            let key: &[u8] = row.get(0).map_err(oracle_error)?;
+            Ok(key.to_vec())
+        })
     }
 
     fn check(&mut self) -> Result<(), StoreError> {
-        let session = pooled_session(&self.pool)?;
-        // An update that is rolled back proves the schema is there and writable (and
-        // that the totals row exists) without changing anything.
-        let stmt = session
-            .prepare("UPDATE totals SET hits = hits WHERE id = 1")
-            .map_err(oracle_error)?;
-        let updated = stmt.execute(()).map_err(oracle_error);
-        session.rollback().map_err(oracle_error)?;
-        match updated? {
-            0 => Err(missing_totals_row()),
-            _ => Ok(()),
-        }
+        self.pool.with_session(|session| {
+            // An update that is rolled back proves the schema is there and writable (and
+            // that the totals row exists) without changing anything.
+            let stmt = session
+                .prepare("UPDATE totals SET hits = hits WHERE id = 1")
+                .map_err(oracle_error)?;
+            let updated = stmt.execute(()).map_err(oracle_error);
+            session.rollback().map_err(oracle_error)?;
+            match updated? {
+                0 => Err(missing_totals_row()),
+                _ => Ok(()),
+            }
+        })
     }
 }
 
@@ -535,6 +686,59 @@ fn oracle_error(err: sibyl::Error) -> StoreError {
     StoreError::unavailable(reason, err)
 }
 
+/// Whether a failed call means the pool's connections are gone, so that the pool should
+/// be rebuilt. Only errors raised by Oracle count; client-side errors (a bad bind, a
+/// type mismatch) say nothing about the connection.
+fn connection_lost(err: &StoreError) -> bool {
+    match err {
+        StoreError::Unavailable { source, .. } => matches!(
+            source.downcast_ref::<sibyl::Error>(),
+            Some(sibyl::Error::Oracle(code, _)) if lost_connection_code(*code)
+        ),
+        StoreError::Closed => false,
+    }
+}
+
+/// The ORA codes that mean the connection is gone or the database cannot be reached.
+/// The first group is the list that ODPI-C (under python-oracledb and node-oracledb) uses
+/// to mark a session dead, less its codes for client memory faults.
+fn lost_connection_code(code: i32) -> bool {
+    match code {
+        // The session's connection broke or its server process went away: the session
+        // is unusable, and others made before the same outage most likely are too.
+        // 22 invalid session ID, 28 session killed, 31 session marked for kill, 45 session
+        // terminated with no replay, 603 server session ended by a fatal error, 1012 not
+        // logged on, 1089 immediate shutdown in progress, 1092 instance terminated,
+        // 2396 idle time exceeded, 3113 end-of-file on communication channel, 3114 not
+        // connected, 3122 attempt to close the Oracle-side window, 3135 connection lost
+        // contact, 12153 TNS not connected, 12537 TNS connection closed, 12547 TNS lost
+        // contact, 12570 TNS packet reader failure, 12583 TNS no reader, 28511 lost RPC
+        // connection.
+        22 | 28 | 31 | 45 | 603 | 1012 | 1089 | 1092 | 2396 | 3113 | 3114 | 3122 | 3135 | 12153
+        | 12537 | 12547 | 12570 | 12583 | 28511 => true,
+        // A call cut off mid-way by a lost connection under transparent failover:
+        // 25408 cannot safely replay call.
+        25408 => true,
+        // No new session could be logged in because the database is down, restarting or
+        // unreachable. The pool itself may be fine, but its idle sessions predate the
+        // outage; a rebuild attempt here costs one refused login per interval while the
+        // database is away, and the first one that succeeds swaps out all of those
+        // sessions at once instead of letting calls find them dead one by one.
+        // 1033 initialisation or shutdown in progress, 1034 Oracle not available,
+        // 1090 shutdown in progress, 12170 connect timeout, 12514 listener does not know
+        // the service (not registered yet), 12528 all handlers blocked (instance
+        // starting), 12541 no listener, 12543 destination host unreachable, 12545 host
+        // does not exist, 28547 connection to server failed.
+        1033 | 1034 | 1090 | 12170 | 12514 | 12528 | 12541 | 12543 | 12545 | 28547 => true,
+        // Left out on purpose: 24457 (no free session within the wait) means every
+        // session is busy, i.e. load; a second pool would add logins to a busy database
+        // and fix nothing. 3156 (call timeout) means the database was slow; if the
+        // connection is really gone, the session's next call fails with one of the codes
+        // above, or OCI marks it disconnected.
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -575,5 +779,33 @@ mod tests {
         let err = oracle_error(sibyl::Error::Oracle(12541, "TNS:no listener".into()));
 
         assert_eq!(err.reason(), "ORA-12541");
+    }
+
+    #[test]
+    fn errors_meaning_the_connection_is_gone_call_for_a_new_pool() {
+        for code in [
+            3113, 3114, 3135, 12537, 12547, 28, 1012, 1092, 25408, 12541, 1033, 1034,
+        ] {
+            let err = oracle_error(sibyl::Error::Oracle(code, "lost".into()));
+
+            assert!(
+                connection_lost(&err),
+                "ORA-{code:05} should rebuild the pool"
+            );
+        }
+    }
+
+    #[test]
+    fn errors_about_the_work_or_the_load_keep_the_pool() {
+        // Unique violation, missing table, no free session, call timeout.
+        for code in [ORA_UNIQUE_VIOLATION, 942, 24457, 3156] {
+            let err = oracle_error(sibyl::Error::Oracle(code, "not lost".into()));
+
+            assert!(!connection_lost(&err), "ORA-{code:05} should keep the pool");
+        }
+        let client = oracle_error(sibyl::Error::Interface("bad bind".into()));
+        assert!(!connection_lost(&client));
+        assert!(!connection_lost(&missing_totals_row()));
+        assert!(!connection_lost(&StoreError::Closed));
     }
 }

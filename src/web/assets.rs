@@ -33,6 +33,12 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../../static/app.css"),
     },
     Asset {
+        name: "favicon.svg",
+        content_type: "image/svg+xml",
+        cache_control: "public, max-age=86400",
+        body: include_bytes!("../../static/favicon.svg"),
+    },
+    Asset {
         name: "htmx-LICENSE.txt",
         content_type: "text/plain; charset=utf-8",
         cache_control: "public, max-age=3600",

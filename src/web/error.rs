@@ -54,6 +54,10 @@ pub fn public_message(status: StatusCode) -> (&'static str, &'static str) {
             "Method not allowed",
             "This address does not take that kind of request.",
         ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "Too large",
+            "The request carries more data than this app accepts.",
+        ),
         StatusCode::SERVICE_UNAVAILABLE => (
             "Counting is paused",
             "The counter cannot reach its database right now. Your visit was not counted; \

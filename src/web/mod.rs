@@ -47,6 +47,10 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
      style-src 'self'; img-src 'self'; connect-src 'self'; object-src 'none'; \
      base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+/// No route takes a body; one declared larger than a small form is refused with 413.
+/// Bodies are never read, so an undeclared (chunked) one cannot fill memory either.
+const MAX_BODY_BYTES: u64 = 16 * 1024;
+
 /// The whole application: routes, shared state and middleware.
 pub fn app(state: AppState) -> impl Endpoint {
     let routes = Route::new()
@@ -64,12 +68,30 @@ pub fn app(state: AppState) -> impl Endpoint {
         .overriding(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
         .overriding(header::REFERRER_POLICY, "no-referrer");
 
+    // Security headers go on last, so that error pages made by the logging layer get
+    // them too.
     let views = Arc::clone(&state.views);
     routes
         .with(CookieJarManager::new())
-        .with(security_headers)
         .data(state)
+        .before(refuse_large_bodies)
         .around(move |next, req| logging::log_request(next, req, Arc::clone(&views)))
+        .with(security_headers)
+}
+
+/// Refuses a request whose declared body is too large, before any handler runs.
+async fn refuse_large_bodies(req: Request) -> poem::Result<Request> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    match declared {
+        Some(length) if length > MAX_BODY_BYTES => {
+            Err(poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE))
+        }
+        _ => Ok(req),
+    }
 }
 
 /// `GET /`: counts a visit and renders the page.

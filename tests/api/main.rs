@@ -3,4 +3,6 @@
 
 mod audience;
 mod helpers;
+mod robustness;
+mod tls;
 mod visitor_page;
