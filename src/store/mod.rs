@@ -12,7 +12,7 @@ pub mod sqlite;
 use std::error::Error as StdError;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
@@ -30,6 +30,9 @@ const MAX_BATCH: usize = 512;
 
 /// How many hits may wait for the writer before new ones wait to be queued.
 const QUEUE_DEPTH: usize = 16_384;
+
+/// How long a failed batch of hits keeps `/status` unhealthy when nothing else fails.
+const FAILURE_MEMORY: Duration = Duration::from_secs(5);
 
 /// How many idle read connections are kept for reuse.
 const MAX_IDLE: usize = 8;
@@ -136,9 +139,6 @@ pub trait Connection: Send {
     /// Returns the stored cookie-signing key, first storing `candidate` if there is
     /// none yet. Every instance sharing the database gets the same key.
     fn session_key(&mut self, candidate: &[u8]) -> Result<Vec<u8>, StoreError>;
-
-    /// Checks that the database can be read and written, changing nothing.
-    fn check(&mut self) -> Result<(), StoreError>;
 }
 
 /// A database the store can open connections to.
@@ -179,13 +179,16 @@ pub struct Store {
 struct Inner {
     backend: Arc<dyn Backend>,
     idle: Mutex<Vec<Box<dyn Connection>>>,
+    /// The last failed batch of hits, until a batch of hits commits again.
+    failure: Arc<Mutex<Option<(Instant, StoreError)>>>,
     queue: Option<mpsc::Sender<Pending>>,
     writer: Option<JoinHandle<()>>,
 }
 
-/// A hit waiting for its transaction, with the way back to its request.
+/// A hit waiting for its transaction, with the way back to its request. A probe from
+/// the health check carries no hit and is answered with the batch's outcome.
 struct Pending {
-    hit: Hit,
+    hit: Option<Hit>,
     reply: oneshot::Sender<Result<Counts, StoreError>>,
 }
 
@@ -197,16 +200,19 @@ impl Store {
         let first = backend.connect()?;
 
         let (queue, incoming) = mpsc::channel(QUEUE_DEPTH);
+        let failure = Arc::new(Mutex::new(None));
         let writer_backend = Arc::clone(&backend);
+        let writer_failure = Arc::clone(&failure);
         let writer = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || write_loop(writer_backend.as_ref(), incoming))
+            .spawn(move || write_loop(writer_backend.as_ref(), incoming, &writer_failure))
             .map_err(|err| StoreError::unavailable("no writer thread", err))?;
 
         Ok(Self {
             inner: Arc::new(Inner {
                 backend,
                 idle: Mutex::new(vec![first]),
+                failure,
                 queue: Some(queue),
                 writer: Some(writer),
             }),
@@ -220,9 +226,15 @@ impl Store {
 
     /// Counts one hit for `visitor`; resolves once the hit is committed.
     pub async fn hit(&self, visitor: VisitorId) -> Result<Counts, StoreError> {
+        let hit = Hit { visitor, at: now() };
+        self.send(Some(hit)).await
+    }
+
+    /// Queues a hit (or, with `None`, an empty probe) for the writer and waits for its
+    /// commit.
+    async fn send(&self, hit: Option<Hit>) -> Result<Counts, StoreError> {
         let queue = self.inner.queue.as_ref().ok_or(StoreError::Closed)?;
         let (reply, answer) = oneshot::channel();
-        let hit = Hit { visitor, at: now() };
         queue
             .send(Pending { hit, reply })
             .await
@@ -250,9 +262,23 @@ impl Store {
         self.read(move |conn| conn.session_key(&candidate)).await
     }
 
-    /// Checks that the database can be read and written.
+    /// Checks that a hit could be committed now: an empty batch goes through the writer
+    /// like any hit, so a full disk or a lost database fails it exactly as it would fail
+    /// a hit (a write that is rolled back would not reach the disk at all).
+    ///
+    /// A commit that only rewrites a page can still succeed on a full disk (SQLite reuses
+    /// its log), so a batch of real hits that failed recently also counts as unhealthy.
     pub async fn check(&self) -> Result<(), StoreError> {
-        self.read(|conn| conn.check()).await
+        self.send(None).await?;
+        let failure = self
+            .inner
+            .failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match failure.as_ref() {
+            Some((at, err)) if at.elapsed() < FAILURE_MEMORY => Err(err.clone()),
+            _ => Ok(()),
+        }
     }
 
     /// Runs `work` on the blocking pool with an idle connection, or a new one. A
@@ -313,12 +339,19 @@ impl Drop for Inner {
 /// The writer thread: takes every hit waiting, commits them in one transaction, then
 /// answers each. Hits that arrive during a commit form the next batch, so the number
 /// of commits per second stays bounded by the disk while hits per second grow.
-fn write_loop(backend: &dyn Backend, mut incoming: mpsc::Receiver<Pending>) {
+fn write_loop(
+    backend: &dyn Backend,
+    mut incoming: mpsc::Receiver<Pending>,
+    failure: &Mutex<Option<(Instant, StoreError)>>,
+) {
     let mut conn: Option<Box<dyn Connection>> = None;
     let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
 
     while incoming.blocking_recv_many(&mut batch, MAX_BATCH) > 0 {
-        let hits: Vec<Hit> = batch.iter().map(|pending| pending.hit.clone()).collect();
+        let hits: Vec<Hit> = batch
+            .iter()
+            .filter_map(|pending| pending.hit.clone())
+            .collect();
         let result = match conn.as_mut() {
             Some(open) => open.record(&hits, now()),
             None => backend.connect().and_then(|mut fresh| {
@@ -327,6 +360,14 @@ fn write_loop(backend: &dyn Backend, mut incoming: mpsc::Receiver<Pending>) {
                 recorded
             }),
         };
+
+        let mut last_failure = failure.lock().unwrap_or_else(PoisonError::into_inner);
+        match (&result, hits.is_empty()) {
+            (Ok(_), false) => *last_failure = None,
+            (Err(err), false) => *last_failure = Some((Instant::now(), err.clone())),
+            (_, true) => {}
+        }
+        drop(last_failure);
 
         match result {
             Ok(recorded) => answer_all(&mut batch, &recorded),
@@ -342,13 +383,20 @@ fn write_loop(backend: &dyn Backend, mut incoming: mpsc::Receiver<Pending>) {
 }
 
 fn answer_all(batch: &mut Vec<Pending>, recorded: &Recorded) {
-    for (pending, visitor) in batch.drain(..).zip(&recorded.visitor_hits) {
-        let counts = Counts {
-            visitor: *visitor,
-            totals: recorded.totals,
+    let mut visitor_hits = recorded.visitor_hits.iter();
+    for pending in batch.drain(..) {
+        let visitor = match pending.hit {
+            Some(_) => visitor_hits.next().copied(),
+            None => Some(0),
         };
+        let answer = visitor
+            .map(|visitor| Counts {
+                visitor,
+                totals: recorded.totals,
+            })
+            .ok_or(StoreError::Closed);
         // A request that gave up waiting has gone; its hit is stored all the same.
-        let _ = pending.reply.send(Ok(counts));
+        let _ = pending.reply.send(answer);
     }
 }
 

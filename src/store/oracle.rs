@@ -382,22 +382,6 @@ impl Connection for OracleConnection {
             Ok(key.to_vec())
         })
     }
-
-    fn check(&mut self) -> Result<(), StoreError> {
-        self.pool.with_session(|session| {
-            // An update that is rolled back proves the schema is there and writable (and
-            // that the totals row exists) without changing anything.
-            let stmt = session
-                .prepare("UPDATE totals SET hits = hits WHERE id = 1")
-                .map_err(oracle_error)?;
-            let updated = stmt.execute(()).map_err(oracle_error);
-            session.rollback().map_err(oracle_error)?;
-            match updated? {
-                0 => Err(missing_totals_row()),
-                _ => Ok(()),
-            }
-        })
-    }
 }
 
 /// The process-wide OCI environment, made on first use.

@@ -210,17 +210,6 @@ impl Connection for SqliteConnection {
             )
             .map_err(sqlite_error)
     }
-
-    fn check(&mut self) -> Result<(), StoreError> {
-        // A write that is rolled back proves the file is writable without changing it.
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sqlite_error)?;
-        tx.execute("UPDATE totals SET hits = hits WHERE id = 1", [])
-            .map_err(sqlite_error)?;
-        tx.rollback().map_err(sqlite_error)
-    }
 }
 
 /// Visitors seen within the active window; an index range, not a scan of all visitors.

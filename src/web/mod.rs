@@ -51,6 +51,10 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
 /// Bodies are never read, so an undeclared (chunked) one cannot fill memory either.
 const MAX_BODY_BYTES: u64 = 16 * 1024;
 
+/// Request headers beyond this, all together, are refused with 431: a browser sends a
+/// few kilobytes at most, and hyper alone would let in hundreds.
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+
 /// The whole application: routes, shared state and middleware.
 pub fn app(state: AppState) -> impl Endpoint {
     let routes = Route::new()
@@ -74,13 +78,24 @@ pub fn app(state: AppState) -> impl Endpoint {
     routes
         .with(CookieJarManager::new())
         .data(state)
-        .before(refuse_large_bodies)
+        .before(refuse_oversized)
         .around(move |next, req| logging::log_request(next, req, Arc::clone(&views)))
         .with(security_headers)
 }
 
-/// Refuses a request whose declared body is too large, before any handler runs.
-async fn refuse_large_bodies(req: Request) -> poem::Result<Request> {
+/// Refuses a request whose headers or declared body are too large, before any handler
+/// runs.
+async fn refuse_oversized(req: Request) -> poem::Result<Request> {
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return Err(poem::Error::from_status(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        ));
+    }
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)

@@ -3,6 +3,7 @@
 
 mod audience;
 mod helpers;
+mod instances;
 mod robustness;
 mod tls;
 mod visitor_page;

@@ -93,18 +93,10 @@ impl Probe {
 #[derive(Debug)]
 struct Answer {
     status: u16,
-    headers: Vec<(String, String)>,
     body: Vec<u8>,
 }
 
 impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
     fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
@@ -145,11 +137,7 @@ fn parse_answer(wire: &[u8], head_only: bool) -> Result<Answer, String> {
         .collect();
     let rest = &wire[end + 4..];
 
-    let answer = |body: Vec<u8>| Answer {
-        status,
-        headers: headers.clone(),
-        body,
-    };
+    let answer = |body: Vec<u8>| Answer { status, body };
     if head_only || status == 204 || status == 304 {
         return Ok(answer(Vec::new()));
     }
@@ -883,4 +871,18 @@ async fn the_visitor_cookie_is_secure_when_a_proxy_says_the_visit_came_over_http
         !cookie_attributes(&plain).iter().any(|a| a == "secure"),
         "{plain}"
     );
+}
+
+#[test]
+fn the_inline_code_check_finds_what_the_policy_forbids() {
+    let allowed = r#"<script src="/static/app.js" defer></script>
+        <meta name="htmx-config" content='{"a": "<b>"}'><a href="/" class="x">ok</a>"#;
+    let forbidden = r#"<script>alert(1)</script><style>p{}</style><p style="color:red">
+        <button onclick="go()">x</button><div hx-on:click="go()"></div>
+        <a href=" javascript:go()">y</a>"#;
+
+    let found = inline_code(forbidden);
+
+    assert_eq!(inline_code(allowed), Vec::<String>::new());
+    assert_eq!(found.len(), 6, "{found:#?}");
 }
