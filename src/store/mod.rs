@@ -132,6 +132,9 @@ pub trait Connection: Send {
     /// Reads a visitor's count (0 when unknown or `None`) and the room's numbers.
     fn counts(&mut self, visitor: Option<&VisitorId>, now: UnixTime) -> Result<Counts, StoreError>;
 
+    /// One visitor's count (0 when unknown); the cheap read behind most polls.
+    fn visitor_hits(&mut self, visitor: &VisitorId) -> Result<i64, StoreError>;
+
     /// Hits per minute for the minutes starting in `from..=to`; minutes without
     /// hits may be left out.
     fn minutes(&mut self, from: UnixTime, to: UnixTime) -> Result<Vec<MinuteHits>, StoreError>;
@@ -179,8 +182,8 @@ pub struct Store {
 struct Inner {
     backend: Arc<dyn Backend>,
     idle: Mutex<Vec<Box<dyn Connection>>>,
-    /// The last failed batch of hits, until a batch of hits commits again.
-    failure: Arc<Mutex<Option<(Instant, StoreError)>>>,
+    /// What the writer and the readers tell each other.
+    shared: Arc<Shared>,
     queue: Option<mpsc::Sender<Pending>>,
     writer: Option<JoinHandle<()>>,
 }
@@ -200,19 +203,19 @@ impl Store {
         let first = backend.connect()?;
 
         let (queue, incoming) = mpsc::channel(QUEUE_DEPTH);
-        let failure = Arc::new(Mutex::new(None));
+        let shared = Arc::new(Shared::default());
         let writer_backend = Arc::clone(&backend);
-        let writer_failure = Arc::clone(&failure);
+        let writer_shared = Arc::clone(&shared);
         let writer = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || write_loop(writer_backend.as_ref(), incoming, &writer_failure))
+            .spawn(move || write_loop(writer_backend.as_ref(), incoming, &writer_shared))
             .map_err(|err| StoreError::unavailable("no writer thread", err))?;
 
         Ok(Self {
             inner: Arc::new(Inner {
                 backend,
                 idle: Mutex::new(vec![first]),
-                failure,
+                shared,
                 queue: Some(queue),
                 writer: Some(writer),
             }),
@@ -243,9 +246,22 @@ impl Store {
     }
 
     /// Reads a visitor's count and the room's numbers; counts nothing.
+    ///
+    /// The room's numbers come from the shared snapshot while it is fresh, so a poll
+    /// costs one primary-key read however many visitors are active.
     pub async fn counts(&self, visitor: Option<VisitorId>) -> Result<Counts, StoreError> {
-        self.read(move |conn| conn.counts(visitor.as_ref(), now()))
-            .await
+        if let Some(totals) = self.inner.shared.fresh_totals() {
+            let visitor = match visitor {
+                Some(id) => self.read(move |conn| conn.visitor_hits(&id)).await?,
+                None => 0,
+            };
+            return Ok(Counts { visitor, totals });
+        }
+        let counts = self
+            .read(move |conn| conn.counts(visitor.as_ref(), now()))
+            .await?;
+        self.inner.shared.offer(counts.totals);
+        Ok(counts)
     }
 
     /// Hits per minute for the minutes starting in `from..=to`.
@@ -270,14 +286,9 @@ impl Store {
     /// its log), so a batch of real hits that failed recently also counts as unhealthy.
     pub async fn check(&self) -> Result<(), StoreError> {
         self.send(None).await?;
-        let failure = self
-            .inner
-            .failure
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        match failure.as_ref() {
-            Some((at, err)) if at.elapsed() < FAILURE_MEMORY => Err(err.clone()),
-            _ => Ok(()),
+        match self.inner.shared.recent_failure() {
+            Some(err) => Err(err),
+            None => Ok(()),
         }
     }
 
@@ -336,14 +347,65 @@ impl Drop for Inner {
     }
 }
 
+/// How long the room's numbers are served from memory before they are read again. Well
+/// under a poll interval, so hits taken by other instances on the same database show up
+/// by the next poll; this instance's own hits refresh it at once.
+const SNAPSHOT_TTL: Duration = Duration::from_millis(500);
+
+/// State the writer and the readers share.
+#[derive(Default)]
+struct Shared {
+    /// The room's numbers, and when they were known.
+    snapshot: Mutex<Option<(Instant, Totals)>>,
+    /// The last failed batch of hits, until a batch of hits commits again.
+    failure: Mutex<Option<(Instant, StoreError)>>,
+}
+
+impl Shared {
+    fn fresh_totals(&self) -> Option<Totals> {
+        let snapshot = self.snapshot.lock().unwrap_or_else(PoisonError::into_inner);
+        snapshot
+            .filter(|(at, _)| at.elapsed() < SNAPSHOT_TTL)
+            .map(|(_, totals)| totals)
+    }
+
+    /// Keeps `totals` unless the snapshot already holds more hits: reads and commits
+    /// race, and the numbers on a page must never go backwards.
+    fn offer(&self, totals: Totals) {
+        let mut snapshot = self.snapshot.lock().unwrap_or_else(PoisonError::into_inner);
+        let older = snapshot.is_none_or(|(_, held)| held.hits <= totals.hits);
+        if older {
+            *snapshot = Some((Instant::now(), totals));
+        }
+    }
+
+    fn after_batch(&self, result: &Result<Recorded, StoreError>, probe_only: bool) {
+        if let Ok(recorded) = result {
+            self.offer(recorded.totals);
+        }
+        if probe_only {
+            return;
+        }
+        let mut failure = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
+        *failure = match result {
+            Ok(_) => None,
+            Err(err) => Some((Instant::now(), err.clone())),
+        };
+    }
+
+    fn recent_failure(&self) -> Option<StoreError> {
+        let failure = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
+        failure
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < FAILURE_MEMORY)
+            .map(|(_, err)| err.clone())
+    }
+}
+
 /// The writer thread: takes every hit waiting, commits them in one transaction, then
 /// answers each. Hits that arrive during a commit form the next batch, so the number
 /// of commits per second stays bounded by the disk while hits per second grow.
-fn write_loop(
-    backend: &dyn Backend,
-    mut incoming: mpsc::Receiver<Pending>,
-    failure: &Mutex<Option<(Instant, StoreError)>>,
-) {
+fn write_loop(backend: &dyn Backend, mut incoming: mpsc::Receiver<Pending>, shared: &Shared) {
     let mut conn: Option<Box<dyn Connection>> = None;
     let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
 
@@ -361,13 +423,7 @@ fn write_loop(
             }),
         };
 
-        let mut last_failure = failure.lock().unwrap_or_else(PoisonError::into_inner);
-        match (&result, hits.is_empty()) {
-            (Ok(_), false) => *last_failure = None,
-            (Err(err), false) => *last_failure = Some((Instant::now(), err.clone())),
-            (_, true) => {}
-        }
-        drop(last_failure);
+        shared.after_batch(&result, hits.is_empty());
 
         match result {
             Ok(recorded) => answer_all(&mut batch, &recorded),

@@ -330,6 +330,21 @@ impl Connection for OracleConnection {
         })
     }
 
+    fn visitor_hits(&mut self, visitor: &VisitorId) -> Result<i64, StoreError> {
+        self.pool.with_session(|session| {
+            let stmt = session
+                .prepare("SELECT hits FROM visitors WHERE id = :visitor_id")
+                .map_err(oracle_error)?;
+            let row = stmt
+                .query_single(((":VISITOR_ID", visitor.as_str()),))
+                .map_err(oracle_error)?;
+            match row {
+                Some(row) => row.get(0).map_err(oracle_error),
+                None => Ok(0),
+            }
+        })
+    }
+
     fn minutes(&mut self, from: UnixTime, to: UnixTime) -> Result<Vec<MinuteHits>, StoreError> {
         self.pool.with_session(|session| {
             let stmt = session

@@ -175,6 +175,17 @@ impl Connection for SqliteConnection {
         })
     }
 
+    fn visitor_hits(&mut self, visitor: &VisitorId) -> Result<i64, StoreError> {
+        self.conn
+            .prepare_cached("SELECT hits FROM visitors WHERE id = ?1")
+            .and_then(|mut stmt| {
+                stmt.query_row([visitor.as_str()], |row| row.get(0))
+                    .optional()
+            })
+            .map(|hits| hits.unwrap_or(0))
+            .map_err(sqlite_error)
+    }
+
     fn minutes(&mut self, from: UnixTime, to: UnixTime) -> Result<Vec<MinuteHits>, StoreError> {
         let mut stmt = self
             .conn
