@@ -29,7 +29,13 @@ impl VisitorId {
     pub fn generate() -> Result<Self, getrandom::Error> {
         let mut bytes = [0_u8; ID_BYTES];
         getrandom::fill(&mut bytes)?;
-        Ok(Self(bytes.iter().map(|b| format!("{b:02x}")).collect()))
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut text = String::with_capacity(ID_BYTES * 2);
+        for byte in bytes {
+            text.push(char::from(HEX[usize::from(byte >> 4)]));
+            text.push(char::from(HEX[usize::from(byte & 0x0f)]));
+        }
+        Ok(Self(text))
     }
 
     /// Accepts exactly the form [`VisitorId::generate`] makes.

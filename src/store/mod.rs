@@ -10,12 +10,13 @@ pub mod oracle;
 pub mod sqlite;
 
 use std::error::Error as StdError;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::visitor::VisitorId;
 
@@ -34,7 +35,7 @@ const QUEUE_DEPTH: usize = 16_384;
 /// How long a failed batch of hits keeps `/status` unhealthy when nothing else fails.
 const FAILURE_MEMORY: Duration = Duration::from_secs(5);
 
-/// How many idle read connections are kept for reuse.
+/// How many read connections there are at most, all kept for reuse.
 const MAX_IDLE: usize = 8;
 
 /// One counted visit.
@@ -71,8 +72,10 @@ pub struct Counts {
 pub struct Recorded {
     /// For each hit, in order, its visitor's count including that hit.
     pub visitor_hits: Vec<i64>,
-    /// The room's numbers right after the batch.
-    pub totals: Totals,
+    /// Hits counted for everyone, right after the batch.
+    pub hits: i64,
+    /// Distinct visitors, right after the batch.
+    pub visitors: i64,
 }
 
 /// Hits counted in one minute.
@@ -126,8 +129,13 @@ impl StoreError {
 /// One blocking connection to a database. Every method may block; the [`Store`]
 /// calls them only from threads where blocking is allowed.
 pub trait Connection: Send {
-    /// Counts every hit in one transaction and commits it before returning.
-    fn record(&mut self, hits: &[Hit], now: UnixTime) -> Result<Recorded, StoreError>;
+    /// Counts every hit in one transaction and commits it before returning. The totals
+    /// it returns are the database's, so they include other instances' hits too.
+    fn record(&mut self, hits: &[Hit]) -> Result<Recorded, StoreError>;
+
+    /// Visitors with a hit after `now - ACTIVE_WINDOW_SECS`. It costs a walk over the
+    /// active visitors, so the store asks at most twice a second.
+    fn active(&mut self, now: UnixTime) -> Result<i64, StoreError>;
 
     /// Reads a visitor's count (0 when unknown or `None`) and the room's numbers.
     fn counts(&mut self, visitor: Option<&VisitorId>, now: UnixTime) -> Result<Counts, StoreError>;
@@ -182,6 +190,9 @@ pub struct Store {
 struct Inner {
     backend: Arc<dyn Backend>,
     idle: Mutex<Vec<Box<dyn Connection>>>,
+    /// One permit per read connection: reads beyond that wait for one to come back
+    /// rather than open (and soon drop) connections of their own.
+    readers: Arc<Semaphore>,
     /// What the writer and the readers tell each other.
     shared: Arc<Shared>,
     queue: Option<mpsc::Sender<Pending>>,
@@ -215,6 +226,7 @@ impl Store {
             inner: Arc::new(Inner {
                 backend,
                 idle: Mutex::new(vec![first]),
+                readers: Arc::new(Semaphore::new(MAX_IDLE)),
                 shared,
                 queue: Some(queue),
                 writer: Some(writer),
@@ -250,17 +262,30 @@ impl Store {
     /// The room's numbers come from the shared snapshot while it is fresh, so a poll
     /// costs one primary-key read however many visitors are active.
     pub async fn counts(&self, visitor: Option<VisitorId>) -> Result<Counts, StoreError> {
-        if let Some(totals) = self.inner.shared.fresh_totals() {
+        let shared = &self.inner.shared;
+        let held = shared.snapshot();
+        let must_refresh = held.is_none_or(|snapshot| !snapshot.is_fresh())
+            && !shared.refreshing.swap(true, Ordering::AcqRel);
+        if let (Some(snapshot), false) = (held, must_refresh) {
+            // Fresh, or being refreshed by another request: the held numbers will do.
             let visitor = match visitor {
                 Some(id) => self.read(move |conn| conn.visitor_hits(&id)).await?,
                 None => 0,
             };
-            return Ok(Counts { visitor, totals });
+            return Ok(Counts {
+                visitor,
+                totals: snapshot.totals,
+            });
         }
+
         let counts = self
             .read(move |conn| conn.counts(visitor.as_ref(), now()))
-            .await?;
-        self.inner.shared.offer(counts.totals);
+            .await;
+        if must_refresh {
+            shared.refreshing.store(false, Ordering::Release);
+        }
+        let counts = counts?;
+        shared.offer(counts.totals);
         Ok(counts)
     }
 
@@ -300,7 +325,12 @@ impl Store {
         F: FnOnce(&mut dyn Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
+        let permit = Arc::clone(&inner.readers)
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Closed)?;
         let task = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let idle = inner.take_idle();
             let mut conn = match idle {
                 Some(conn) => conn,
@@ -349,45 +379,91 @@ impl Drop for Inner {
 
 /// How long the room's numbers are served from memory before they are read again. Well
 /// under a poll interval, so hits taken by other instances on the same database show up
-/// by the next poll; this instance's own hits refresh it at once.
+/// by the next poll; every commit on this instance refreshes hits and visitors at once.
 const SNAPSHOT_TTL: Duration = Duration::from_millis(500);
+
+/// The room's numbers as last known, and how old each part is.
+#[derive(Debug, Clone, Copy)]
+struct Snapshot {
+    totals: Totals,
+    /// When hits and visitors were read from the database (a commit returns them).
+    counted_at: Instant,
+    /// When the active visitors were counted.
+    active_at: Instant,
+}
+
+impl Snapshot {
+    fn is_fresh(&self) -> bool {
+        self.counted_at.elapsed() < SNAPSHOT_TTL && self.active_at.elapsed() < SNAPSHOT_TTL
+    }
+}
 
 /// State the writer and the readers share.
 #[derive(Default)]
 struct Shared {
-    /// The room's numbers, and when they were known.
-    snapshot: Mutex<Option<(Instant, Totals)>>,
+    snapshot: Mutex<Option<Snapshot>>,
+    /// Set while one reader refreshes a stale snapshot, so the others need not.
+    refreshing: AtomicBool,
     /// The last failed batch of hits, until a batch of hits commits again.
     failure: Mutex<Option<(Instant, StoreError)>>,
 }
 
 impl Shared {
-    fn fresh_totals(&self) -> Option<Totals> {
-        let snapshot = self.snapshot.lock().unwrap_or_else(PoisonError::into_inner);
-        snapshot
-            .filter(|(at, _)| at.elapsed() < SNAPSHOT_TTL)
-            .map(|(_, totals)| totals)
+    fn snapshot(&self) -> Option<Snapshot> {
+        *self.snapshot.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Keeps `totals` unless the snapshot already holds more hits: reads and commits
-    /// race, and the numbers on a page must never go backwards.
+    /// Takes a full read of the room's numbers, unless the snapshot already holds more
+    /// hits: reads and commits race, and the numbers on a page must never go backwards.
     fn offer(&self, totals: Totals) {
+        let now = Instant::now();
         let mut snapshot = self.snapshot.lock().unwrap_or_else(PoisonError::into_inner);
-        let older = snapshot.is_none_or(|(_, held)| held.hits <= totals.hits);
-        if older {
-            *snapshot = Some((Instant::now(), totals));
+        if snapshot.is_none_or(|held| held.totals.hits <= totals.hits) {
+            *snapshot = Some(Snapshot {
+                totals,
+                counted_at: now,
+                active_at: now,
+            });
         }
     }
 
-    fn after_batch(&self, result: &Result<Recorded, StoreError>, probe_only: bool) {
-        if let Ok(recorded) = result {
-            self.offer(recorded.totals);
+    /// Takes the totals a commit returned, and a fresh active count when there is one.
+    fn offer_committed(&self, recorded: &Recorded, active: Option<i64>) -> Totals {
+        let now = Instant::now();
+        let mut snapshot = self.snapshot.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut next = snapshot.unwrap_or(Snapshot {
+            totals: Totals::default(),
+            counted_at: now,
+            active_at: now,
+        });
+        if next.totals.hits <= recorded.hits {
+            // Visitors new since the last count have only just arrived, so they are
+            // active: between recounts, arrivals show at once.
+            let arrived = (recorded.visitors - next.totals.visitors).max(0);
+            next.totals.active += arrived;
+            next.totals.hits = recorded.hits;
+            next.totals.visitors = recorded.visitors;
+            next.counted_at = now;
         }
+        if let Some(active) = active {
+            next.totals.active = active;
+            next.active_at = now;
+        }
+        *snapshot = Some(next);
+        next.totals
+    }
+
+    fn active_is_stale(&self) -> bool {
+        self.snapshot()
+            .is_none_or(|held| held.active_at.elapsed() >= SNAPSHOT_TTL)
+    }
+
+    fn after_batch(&self, outcome: &Result<Recorded, StoreError>, probe_only: bool) {
         if probe_only {
             return;
         }
         let mut failure = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
-        *failure = match result {
+        *failure = match outcome {
             Ok(_) => None,
             Err(err) => Some((Instant::now(), err.clone())),
         };
@@ -415,9 +491,9 @@ fn write_loop(backend: &dyn Backend, mut incoming: mpsc::Receiver<Pending>, shar
             .filter_map(|pending| pending.hit.clone())
             .collect();
         let result = match conn.as_mut() {
-            Some(open) => open.record(&hits, now()),
+            Some(open) => open.record(&hits),
             None => backend.connect().and_then(|mut fresh| {
-                let recorded = fresh.record(&hits, now());
+                let recorded = fresh.record(&hits);
                 conn = Some(fresh);
                 recorded
             }),
@@ -426,7 +502,16 @@ fn write_loop(backend: &dyn Backend, mut incoming: mpsc::Receiver<Pending>, shar
         shared.after_batch(&result, hits.is_empty());
 
         match result {
-            Ok(recorded) => answer_all(&mut batch, &recorded),
+            Ok(recorded) => {
+                // The hits are committed whatever happens to this count; a failed count
+                // only leaves the previous one in place.
+                let active = match (shared.active_is_stale(), conn.as_mut()) {
+                    (true, Some(open)) => open.active(now()).ok(),
+                    _ => None,
+                };
+                let totals = shared.offer_committed(&recorded, active);
+                answer_all(&mut batch, &recorded, totals);
+            }
             Err(err) => {
                 tracing::warn!(error = %err, cause = ?err.source(), hits = batch.len(), "batch of hits not stored");
                 conn = None;
@@ -438,7 +523,7 @@ fn write_loop(backend: &dyn Backend, mut incoming: mpsc::Receiver<Pending>, shar
     }
 }
 
-fn answer_all(batch: &mut Vec<Pending>, recorded: &Recorded) {
+fn answer_all(batch: &mut Vec<Pending>, recorded: &Recorded, totals: Totals) {
     let mut visitor_hits = recorded.visitor_hits.iter();
     for pending in batch.drain(..) {
         let visitor = match pending.hit {
@@ -446,10 +531,7 @@ fn answer_all(batch: &mut Vec<Pending>, recorded: &Recorded) {
             None => Some(0),
         };
         let answer = visitor
-            .map(|visitor| Counts {
-                visitor,
-                totals: recorded.totals,
-            })
+            .map(|visitor| Counts { visitor, totals })
             .ok_or(StoreError::Closed);
         // A request that gave up waiting has gone; its hit is stored all the same.
         let _ = pending.reply.send(answer);

@@ -282,9 +282,9 @@ struct OracleConnection {
 }
 
 impl Connection for OracleConnection {
-    fn record(&mut self, hits: &[Hit], now: UnixTime) -> Result<Recorded, StoreError> {
+    fn record(&mut self, hits: &[Hit]) -> Result<Recorded, StoreError> {
         self.pool.with_session(|session| {
-            let recorded = record_batch(session, hits, now).and_then(|recorded| {
+            let recorded = record_batch(session, hits).and_then(|recorded| {
                 session.commit().map_err(oracle_error)?;
                 Ok(recorded)
             });
@@ -328,6 +328,10 @@ impl Connection for OracleConnection {
                 },
             })
         })
+    }
+
+    fn active(&mut self, now: UnixTime) -> Result<i64, StoreError> {
+        self.pool.with_session(|session| count_active(session, now))
     }
 
     fn visitor_hits(&mut self, visitor: &VisitorId) -> Result<i64, StoreError> {
@@ -430,20 +434,16 @@ struct VisitorShare {
 }
 
 /// Counts a batch inside the session's open transaction; the caller commits.
-fn record_batch(session: &Session, hits: &[Hit], now: UnixTime) -> Result<Recorded, StoreError> {
+fn record_batch(session: &Session, hits: &[Hit]) -> Result<Recorded, StoreError> {
     let (visitor_hits, new_visitors) = add_visitor_hits(session, hits)?;
     add_minute_hits(session, hits)?;
     let added_hits = i64::try_from(hits.len()).unwrap_or(i64::MAX);
     let (total_hits, total_visitors) = add_totals(session, added_hits, new_visitors)?;
-    let active = count_active(session, now)?;
 
     Ok(Recorded {
         visitor_hits,
-        totals: Totals {
-            hits: total_hits,
-            visitors: total_visitors,
-            active,
-        },
+        hits: total_hits,
+        visitors: total_visitors,
     })
 }
 

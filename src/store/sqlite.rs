@@ -5,6 +5,7 @@
 //! the writer commits, and lets several processes share the file.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
@@ -48,15 +49,20 @@ CREATE TABLE IF NOT EXISTS app_secrets (
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A SQLite database file.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Sqlite {
     path: PathBuf,
+    /// Whether this process has made sure of the schema (and WAL mode) already.
+    prepared: AtomicBool,
 }
 
 impl Sqlite {
     /// Names the file; it is created on the first connection.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into() }
+        Self {
+            path: path.into(),
+            prepared: AtomicBool::new(false),
+        }
     }
 
     /// The database file.
@@ -69,9 +75,15 @@ impl Backend for Sqlite {
     fn connect(&self) -> Result<Box<dyn Connection>, StoreError> {
         let conn = rusqlite::Connection::open(&self.path).map_err(sqlite_error)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite_error)?;
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+        conn.execute_batch("PRAGMA synchronous = FULL;")
             .map_err(sqlite_error)?;
-        conn.execute_batch(SCHEMA).map_err(sqlite_error)?;
+        // WAL mode is kept in the file; the schema only needs making once per process.
+        if !self.prepared.load(Ordering::Acquire) {
+            conn.execute_batch("PRAGMA journal_mode = WAL;")
+                .and_then(|()| conn.execute_batch(SCHEMA))
+                .map_err(sqlite_error)?;
+            self.prepared.store(true, Ordering::Release);
+        }
         Ok(Box::new(SqliteConnection { conn }))
     }
 
@@ -85,7 +97,7 @@ struct SqliteConnection {
 }
 
 impl Connection for SqliteConnection {
-    fn record(&mut self, hits: &[Hit], now: UnixTime) -> Result<Recorded, StoreError> {
+    fn record(&mut self, hits: &[Hit]) -> Result<Recorded, StoreError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -134,17 +146,17 @@ impl Connection for SqliteConnection {
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .map_err(sqlite_error)?;
-        let active = count_active(&tx, now)?;
         tx.commit().map_err(sqlite_error)?;
 
         Ok(Recorded {
             visitor_hits,
-            totals: Totals {
-                hits: total_hits,
-                visitors: total_visitors,
-                active,
-            },
+            hits: total_hits,
+            visitors: total_visitors,
         })
+    }
+
+    fn active(&mut self, now: UnixTime) -> Result<i64, StoreError> {
+        count_active(&self.conn, now)
     }
 
     fn counts(&mut self, visitor: Option<&VisitorId>, now: UnixTime) -> Result<Counts, StoreError> {
