@@ -340,7 +340,7 @@ impl Connection for OracleConnection {
                 .prepare("SELECT hits FROM visitors WHERE id = :visitor_id")
                 .map_err(oracle_error)?;
             let row = stmt
-                .query_single(((":VISITOR_ID", visitor.as_str()),))
+                .query_single((":VISITOR_ID", visitor.as_str()))
                 .map_err(oracle_error)?;
             match row {
                 Some(row) => row.get(0).map_err(oracle_error),
