@@ -242,11 +242,20 @@ impl Load {
 /// its listener at once, and the kernel resets connections still waiting in the accept
 /// queue: their requests were never read, so for the client this is a refusal, not a
 /// half answer. (A reset after the head would surface as a cut-off body instead.)
+///
+/// Likewise hyper's graceful shutdown closes a connection it accepted but has not read a
+/// request from yet (<https://github.com/hyperium/hyper/issues/3792>); the client sees
+/// the connection end before any answer, and nothing it sent was counted.
 fn reset_before_any_answer(err: &reqwest::Error) -> bool {
     let mut source = std::error::Error::source(err);
     while let Some(inner) = source {
         if let Some(io) = inner.downcast_ref::<std::io::Error>() {
             return io.kind() == std::io::ErrorKind::ConnectionReset;
+        }
+        if let Some(hyper) = inner.downcast_ref::<hyper::Error>()
+            && hyper.is_incomplete_message()
+        {
+            return true;
         }
         source = inner.source();
     }

@@ -5,6 +5,7 @@
 //! one transaction (group commit) and answers each hit only after that commit, while
 //! reads borrow an idle connection on tokio's blocking pool.
 
+mod known;
 #[cfg(feature = "oracle")]
 pub mod oracle;
 pub mod sqlite;
@@ -19,6 +20,7 @@ use serde::Serialize;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::visitor::VisitorId;
+use known::KnownCounts;
 
 /// Seconds since the Unix epoch.
 pub type UnixTime = i64;
@@ -269,7 +271,7 @@ impl Store {
         if let (Some(snapshot), false) = (held, must_refresh) {
             // Fresh, or being refreshed by another request: the held numbers will do.
             let visitor = match visitor {
-                Some(id) => self.read(move |conn| conn.visitor_hits(&id)).await?,
+                Some(id) => self.visitor_hits(id).await?,
                 None => 0,
             };
             return Ok(Counts {
@@ -278,15 +280,40 @@ impl Store {
             });
         }
 
+        let epoch = shared.known().epoch();
+        let read_visitor = visitor.clone();
         let counts = self
-            .read(move |conn| conn.counts(visitor.as_ref(), now()))
+            .read(move |conn| conn.counts(read_visitor.as_ref(), now()))
             .await;
         if must_refresh {
             shared.refreshing.store(false, Ordering::Release);
         }
         let counts = counts?;
         shared.offer(counts.totals);
+        let mut known = shared.known();
+        known.read_totals(counts.totals.hits);
+        if let Some(id) = visitor {
+            known.read_visitor(id, counts.visitor, epoch);
+        }
         Ok(counts)
+    }
+
+    /// One visitor's count: from memory when known, else one read, then remembered.
+    async fn visitor_hits(&self, visitor: VisitorId) -> Result<i64, StoreError> {
+        let shared = &self.inner.shared;
+        let epoch = {
+            let known = shared.known();
+            if let Some(count) = known.get(&visitor) {
+                return Ok(count);
+            }
+            known.epoch()
+        };
+        let read_visitor = visitor.clone();
+        let count = self
+            .read(move |conn| conn.visitor_hits(&read_visitor))
+            .await?;
+        shared.known().read_visitor(visitor, count, epoch);
+        Ok(count)
     }
 
     /// Hits per minute for the minutes starting in `from..=to`.
@@ -402,6 +429,8 @@ impl Snapshot {
 #[derive(Default)]
 struct Shared {
     snapshot: Mutex<Option<Snapshot>>,
+    /// Visitors' counts, while no other instance has written.
+    known: Mutex<KnownCounts>,
     /// Set while one reader refreshes a stale snapshot, so the others need not.
     refreshing: AtomicBool,
     /// The last failed batch of hits, until a batch of hits commits again.
@@ -451,6 +480,10 @@ impl Shared {
         }
         *snapshot = Some(next);
         next.totals
+    }
+
+    fn known(&self) -> std::sync::MutexGuard<'_, KnownCounts> {
+        self.known.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn active_is_stale(&self) -> bool {
@@ -510,6 +543,7 @@ fn write_loop(backend: &dyn Backend, mut incoming: mpsc::Receiver<Pending>, shar
                     _ => None,
                 };
                 let totals = shared.offer_committed(&recorded, active);
+                shared.known().committed(&hits, &recorded);
                 answer_all(&mut batch, &recorded, totals);
             }
             Err(err) => {

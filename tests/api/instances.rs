@@ -8,15 +8,15 @@ use crate::helpers::{TestDir, browser, number, spawn_app_in};
 /// The default `POLL_SECONDS`.
 const POLL_INTERVAL: Duration = Duration::from_secs(2);
 
-/// The room's total hits as `url` shows it, read again until it reaches `expected` or
-/// one poll interval has passed; other instances' hits may take that long to show.
-async fn total_hits_within_a_poll(client: &reqwest::Client, url: &str, expected: i64) -> i64 {
+/// The number `url` shows in `#id`, read again until it reaches `expected` or one poll
+/// interval has passed: hits taken by another instance may take that long to show.
+async fn shown_within_a_poll(client: &reqwest::Client, url: &str, id: &str, expected: i64) -> i64 {
     let started = Instant::now();
     loop {
         let html = client.get(url).send().await.unwrap().text().await.unwrap();
-        let total = number(&html, "total-hits");
-        if total >= expected || started.elapsed() > POLL_INTERVAL {
-            return total;
+        let shown = number(&html, id);
+        if shown >= expected || started.elapsed() > POLL_INTERVAL {
+            return shown;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -83,11 +83,17 @@ async fn hits_sent_to_both_instances_are_counted_exactly() {
         .text()
         .await
         .unwrap();
-    let total = total_hits_within_a_poll(&phones[0], &second.url("/counter"), 104).await;
+    let counter = second.url("/counter");
+    let total = shown_within_a_poll(&phones[0], &counter, "total-hits", 104).await;
+    let mine = shown_within_a_poll(&phones[0], &counter, "visitor-hits", 26).await;
 
     assert_eq!(acknowledged, 100);
-    assert_eq!(total, 4 + acknowledged, "exact once the snapshot caught up");
-    assert_eq!(number(&html, "visitor-hits"), 26);
+    assert_eq!(
+        total,
+        4 + acknowledged,
+        "exact once a poll interval has passed"
+    );
+    assert_eq!(mine, 26);
     assert_eq!(number(&html, "total-visitors"), 4);
 }
 
@@ -100,24 +106,19 @@ async fn a_poll_on_one_instance_shows_a_hit_taken_by_the_other_within_one_poll_i
     phone.get(first.url("/")).send().await.unwrap();
     let projector = browser();
     let live = second.url("/present/live");
-    let before = total_hits_within_a_poll(&projector, &live, 0).await;
+    let before = shown_within_a_poll(&projector, &live, "total-hits", 0).await;
+
+    let counter = second.url("/counter");
+    let seen_before = shown_within_a_poll(&phone, &counter, "visitor-hits", 1).await;
 
     phone.post(first.url("/hit")).send().await.unwrap();
-    let mine = phone
-        .get(second.url("/counter"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let total = total_hits_within_a_poll(&projector, &live, 2).await;
+    let mine = shown_within_a_poll(&phone, &counter, "visitor-hits", 2).await;
+    let total = shown_within_a_poll(&projector, &live, "total-hits", 2).await;
 
-    assert_eq!(before, 1);
+    assert_eq!((before, seen_before), (1, 1));
     assert_eq!(
-        number(&mine, "visitor-hits"),
-        2,
-        "a visitor's own count is never stale"
+        mine, 2,
+        "the visitor's count caught up within one poll interval"
     );
     assert_eq!(
         total, 2,
