@@ -3,10 +3,18 @@
 
 use std::time::{Duration, Instant};
 
-use crate::helpers::{TestDir, browser, number, spawn_app_in};
+use crate::helpers::{TestApp, TestDir, browser, number, spawn_app_in};
 
 /// The default `POLL_SECONDS`.
 const POLL_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Two instances of the app on one database file.
+async fn two_instances() -> (TestApp, TestApp) {
+    let dir = TestDir::new();
+    let first = spawn_app_in(dir.clone(), &[]).await;
+    let second = spawn_app_in(dir, &[]).await;
+    (first, second)
+}
 
 /// The number `url` shows in `#id`, read again until it reaches `expected` or one poll
 /// interval has passed: hits taken by another instance may take that long to show.
@@ -24,9 +32,7 @@ async fn shown_within_a_poll(client: &reqwest::Client, url: &str, id: &str, expe
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_cookie_from_one_instance_is_accepted_by_the_other() {
-    let dir = TestDir::new();
-    let first = spawn_app_in(dir.clone(), &[]).await;
-    let second = spawn_app_in(dir, &[]).await;
+    let (first, second) = two_instances().await;
     let phone = browser();
 
     phone.get(first.url("/")).send().await.unwrap();
@@ -49,9 +55,7 @@ async fn a_cookie_from_one_instance_is_accepted_by_the_other() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hits_sent_to_both_instances_are_counted_exactly() {
-    let dir = TestDir::new();
-    let first = spawn_app_in(dir.clone(), &[]).await;
-    let second = spawn_app_in(dir, &[]).await;
+    let (first, second) = two_instances().await;
     let phones: Vec<_> = (0..4).map(|_| browser()).collect();
     for phone in &phones {
         phone.get(first.url("/")).send().await.unwrap();
@@ -99,9 +103,7 @@ async fn hits_sent_to_both_instances_are_counted_exactly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_poll_on_one_instance_shows_a_hit_taken_by_the_other_within_one_poll_interval() {
-    let dir = TestDir::new();
-    let first = spawn_app_in(dir.clone(), &[]).await;
-    let second = spawn_app_in(dir, &[]).await;
+    let (first, second) = two_instances().await;
     let phone = browser();
     phone.get(first.url("/")).send().await.unwrap();
     let projector = browser();

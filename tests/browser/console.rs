@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::driver::{Browser, LogEntry, PHONE};
-use crate::helpers::{TestDir, spawn_app_in};
+
 use crate::page::eventually;
 
 /// How many requests the page's scripts have sent (htmx uses XMLHttpRequest).
@@ -17,13 +17,7 @@ async fn the_visitor_and_projector_pages_log_no_errors_and_break_no_content_secu
     let Some(browser) = Browser::launch(PHONE).await else {
         return;
     };
-    let poll_seconds = 1;
-    let app = spawn_app_in(
-        TestDir::new(),
-        &["--poll-seconds", &poll_seconds.to_string()],
-    )
-    .await;
-    let within = Duration::from_secs(2 * poll_seconds + 3);
+    let (app, within) = crate::app_polling_every_second().await;
 
     browser.open(&app.url("/")).await;
     let sent: u64 = browser.script(SCRIPT_REQUESTS).await;

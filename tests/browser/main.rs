@@ -12,6 +12,13 @@ mod helpers;
 mod driver;
 mod page;
 
+/// The app, polling every second so that live updates show quickly, and how long two
+/// polls may take on a busy machine.
+async fn app_polling_every_second() -> (helpers::TestApp, std::time::Duration) {
+    let app = helpers::spawn_app_in(helpers::TestDir::new(), &["--poll-seconds", "1"]).await;
+    (app, std::time::Duration::from_secs(2 + 3))
+}
+
 mod console;
 mod no_script;
 mod phone;

@@ -6,7 +6,7 @@ use reqwest::header::COOKIE;
 use serde::Deserialize;
 
 use crate::driver::{Browser, PHONE};
-use crate::helpers::{TestDir, number, spawn_app, spawn_app_in};
+use crate::helpers::{number, spawn_app};
 
 /// Where an element sits in the viewport, in CSS pixels.
 #[derive(Debug, Deserialize)]
@@ -59,12 +59,7 @@ async fn a_hit_from_elsewhere_by_the_same_visitor_shows_up_on_the_open_page_with
     let Some(browser) = Browser::launch(PHONE).await else {
         return;
     };
-    let poll_seconds = 1;
-    let app = spawn_app_in(
-        TestDir::new(),
-        &["--poll-seconds", &poll_seconds.to_string()],
-    )
-    .await;
+    let (app, within) = crate::app_polling_every_second().await;
     browser.open(&app.url("/")).await;
     assert_eq!(browser.number("visitor-hits").await, Ok(1));
     browser.script::<()>("window.__marker = 42;").await;
@@ -85,7 +80,6 @@ async fn a_hit_from_elsewhere_by_the_same_visitor_shows_up_on_the_open_page_with
     }
 
     // Two poll intervals, plus slack for a busy machine.
-    let within = Duration::from_secs(2 * poll_seconds + 3);
     browser.wait_for_number("visitor-hits", 3, within).await;
     let marker: Option<i64> = browser.script("return window.__marker ?? null;").await;
     assert_eq!(marker, Some(42), "the page was not reloaded");

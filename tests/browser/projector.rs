@@ -1,12 +1,10 @@
 //! The projector page on a full-HD screen: a QR code the room can scan, totals that climb live,
 //! and a chart of hits per minute.
 
-use std::time::Duration;
-
 use serde::Deserialize;
 
 use crate::driver::{Browser, PROJECTOR};
-use crate::helpers::{TestDir, browser as http_visitor, spawn_app_in};
+use crate::helpers::browser as http_visitor;
 use crate::page::{eventually, holds};
 
 /// The QR image as the browser laid it out, in CSS pixels.
@@ -44,13 +42,7 @@ async fn the_projector_shows_a_large_qr_code_and_totals_and_a_chart_that_climb_l
     let Some(browser) = Browser::launch(PROJECTOR).await else {
         return;
     };
-    let poll_seconds = 1;
-    let app = spawn_app_in(
-        TestDir::new(),
-        &["--poll-seconds", &poll_seconds.to_string()],
-    )
-    .await;
-    let within = Duration::from_secs(2 * poll_seconds + 3);
+    let (app, within) = crate::app_polling_every_second().await;
 
     browser.open(&app.url("/present")).await;
 
