@@ -151,10 +151,10 @@ impl QrCache {
     /// The QR code of `url` at `size` (clamped as in [`render_png`]), from the cache or freshly
     /// rendered.
     pub fn get_or_render(&self, url: &JoinUrl, size: u32) -> Result<QrImage, QrError> {
-        let size = size.clamp(MIN_SIZE, MAX_SIZE);
-        if let Some(hit) = self.lookup(url, size) {
+        if let Some(hit) = self.cached(url, size) {
             return Ok(hit);
         }
+        let size = size.clamp(MIN_SIZE, MAX_SIZE);
 
         // Rendered without holding the lock, so one slow render does not stall other sizes;
         // two threads may render the same image at once, which is harmless.
@@ -166,7 +166,10 @@ impl QrCache {
         Ok(image)
     }
 
-    fn lookup(&self, url: &JoinUrl, size: u32) -> Option<QrImage> {
+    /// The QR code of `url` at `size` if it is cached: cheap enough to call on an async
+    /// thread, unlike a render.
+    pub fn cached(&self, url: &JoinUrl, size: u32) -> Option<QrImage> {
+        let size = size.clamp(MIN_SIZE, MAX_SIZE);
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         let position = entries
             .iter()

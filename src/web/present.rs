@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::{AppError, AppState, Poll, no_store};
 use crate::chart;
 use crate::join_url::{self, JoinUrl};
-use crate::qr;
+use crate::qr::{self, QrCache, QrImage};
 use crate::store;
 use crate::views::{PresentView, RoomView};
 
@@ -64,11 +64,10 @@ pub(super) async fn image(
 ) -> Result<Response, AppError> {
     let size = qr::parse_size(params.size.as_deref()).map_err(AppError::bad_input)?;
     let join = resolve_join_url(app, req, params.url.as_deref())?;
-    let cache = Arc::clone(&app.qr);
-    let rendered = tokio::task::spawn_blocking(move || cache.get_or_render(&join.url, size))
-        .await
-        .map_err(|err| AppError::Internal(err.to_string()))?
-        .map_err(|err| AppError::Internal(err.to_string()))?;
+    let rendered = match app.qr.cached(&join.url, size) {
+        Some(hit) => hit,
+        None => render(Arc::clone(&app.qr), join.url, size).await?,
+    };
 
     let cache_control = "public, max-age=3600";
     let response = if already_has(req, &rendered.etag) {
@@ -86,6 +85,14 @@ pub(super) async fn image(
             "Host, Forwarded, X-Forwarded-Host, X-Forwarded-Proto",
         )
         .into_response())
+}
+
+/// Renders (and caches) a QR code on the blocking pool: a render takes milliseconds.
+async fn render(cache: Arc<QrCache>, url: JoinUrl, size: u32) -> Result<QrImage, AppError> {
+    tokio::task::spawn_blocking(move || cache.get_or_render(&url, size))
+        .await
+        .map_err(|err| AppError::Internal(err.to_string()))?
+        .map_err(|err| AppError::Internal(err.to_string()))
 }
 
 /// Whether `If-None-Match` lists `etag` (weak or strong, or `*`).
