@@ -79,7 +79,7 @@ impl Browser {
 
     async fn start(window: Window, javascript: bool) -> Option<Browser> {
         if let Some(why) = missing_browser() {
-            println!("skipped: {why}");
+            skipped(&why);
             return None;
         }
 
@@ -239,4 +239,11 @@ fn free_port() -> SocketAddr {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|listener| listener.local_addr())
         .expect("a free loopback port")
+}
+
+/// Says why a test did not run. It writes to the stderr handle itself, which the test
+/// harness does not capture (unlike `println!`), so the line shows in every run.
+fn skipped(why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "skipped: {why}");
 }
