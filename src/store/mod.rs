@@ -262,13 +262,15 @@ impl Store {
     /// Reads a visitor's count and the room's numbers; counts nothing.
     ///
     /// The room's numbers come from the shared snapshot while it is fresh, so a poll
-    /// costs one primary-key read however many visitors are active.
+    /// costs at most one primary-key read however many visitors are active.
     pub async fn counts(&self, visitor: Option<VisitorId>) -> Result<Counts, StoreError> {
         let shared = &self.inner.shared;
         let held = shared.snapshot();
-        let must_refresh = held.is_none_or(|snapshot| !snapshot.is_fresh())
-            && !shared.refreshing.swap(true, Ordering::AcqRel);
-        if let (Some(snapshot), false) = (held, must_refresh) {
+        let refreshing = held
+            .is_none_or(|snapshot| !snapshot.is_fresh())
+            .then(|| Refreshing::claim(&shared.refreshing))
+            .flatten();
+        if let (Some(snapshot), None) = (held, &refreshing) {
             // Fresh, or being refreshed by another request: the held numbers will do.
             let visitor = match visitor {
                 Some(id) => self.visitor_hits(id).await?,
@@ -285,9 +287,7 @@ impl Store {
         let counts = self
             .read(move |conn| conn.counts(read_visitor.as_ref(), now()))
             .await;
-        if must_refresh {
-            shared.refreshing.store(false, Ordering::Release);
-        }
+        drop(refreshing);
         let counts = counts?;
         shared.offer(counts.totals);
         let mut known = shared.known();
@@ -422,6 +422,22 @@ struct Snapshot {
 impl Snapshot {
     fn is_fresh(&self) -> bool {
         self.counted_at.elapsed() < SNAPSHOT_TTL && self.active_at.elapsed() < SNAPSHOT_TTL
+    }
+}
+
+/// The right to refresh the snapshot, held by one request at a time. Dropping it (also
+/// when a client goes away mid-read and its request is cancelled) lets the next one in.
+struct Refreshing<'a>(&'a AtomicBool);
+
+impl<'a> Refreshing<'a> {
+    fn claim(flag: &'a AtomicBool) -> Option<Self> {
+        (!flag.swap(true, Ordering::AcqRel)).then_some(Self(flag))
+    }
+}
+
+impl Drop for Refreshing<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 
@@ -581,6 +597,19 @@ mod tests {
             visitor: VisitorId::parse("0123456789abcdef0123456789abcdef").unwrap(),
             at,
         }
+    }
+
+    #[test]
+    fn one_request_at_a_time_refreshes_and_letting_go_frees_the_right() {
+        let flag = AtomicBool::new(false);
+
+        let first = Refreshing::claim(&flag);
+        let second = Refreshing::claim(&flag);
+        drop(first);
+        let third = Refreshing::claim(&flag);
+
+        assert!(second.is_none());
+        assert!(third.is_some(), "dropping the first claim (as a cancelled request does)");
     }
 
     #[test]
