@@ -609,7 +609,10 @@ mod tests {
         let third = Refreshing::claim(&flag);
 
         assert!(second.is_none());
-        assert!(third.is_some(), "dropping the first claim (as a cancelled request does)");
+        assert!(
+            third.is_some(),
+            "dropping the first claim (as a cancelled request does)"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ mod present;
 
 use std::sync::Arc;
 
-use poem::http::{HeaderMap, StatusCode, header};
+use poem::http::{StatusCode, header};
 use poem::middleware::{CookieJarManager, SetHeader};
 use poem::web::cookie::{CookieJar, CookieKey};
 use poem::web::{Data, Html, Json, Query};
@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 pub use error::AppError;
 
-use crate::join_url::JoinUrl;
+use crate::join_url::{self, JoinUrl};
 use crate::qr::QrCache;
 use crate::store::Store;
 use crate::views::{CounterView, Views, version_of};
@@ -189,18 +189,8 @@ fn returning_or_new(app: &AppState, jar: &CookieJar) -> Result<VisitorId, AppErr
 
 /// Whether the browser reached us over HTTPS: directly, or through a proxy that says so.
 fn is_https(req: &Request, tls: bool) -> bool {
-    tls || forwarded_https(req.headers())
-}
-
-fn forwarded_https(headers: &HeaderMap) -> bool {
-    let said = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    };
-    let forwarded = said("forwarded").to_ascii_lowercase();
-    said("x-forwarded-proto").eq_ignore_ascii_case("https") || forwarded.contains("proto=https")
+    tls || join_url::forwarded_origin(req.headers(), tls)
+        .is_some_and(|(scheme, _)| scheme == "https")
 }
 
 /// Counts and pages change with every hit: no cache may keep them.
