@@ -117,6 +117,12 @@ impl TestApp {
     }
 }
 
+/// The body of `GET url` as `client` (with its cookies) sees it.
+pub async fn page_text(client: &reqwest::Client, url: &str) -> String {
+    let response = client.get(url).send().await.expect("request is answered");
+    response.text().await.expect("body arrives")
+}
+
 /// The number inside the element with `id`, as rendered in `html`.
 pub fn number(html: &str, id: &str) -> i64 {
     let marker = format!("id=\"{id}\"");

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::helpers::{TestApp, TestDir, browser, number, spawn_app_in};
+use crate::helpers::{TestApp, TestDir, browser, number, page_text, spawn_app_in};
 
 /// The default `POLL_SECONDS`.
 const POLL_INTERVAL: Duration = Duration::from_secs(2);
@@ -21,7 +21,7 @@ async fn two_instances() -> (TestApp, TestApp) {
 async fn shown_within_a_poll(client: &reqwest::Client, url: &str, id: &str, expected: i64) -> i64 {
     let started = Instant::now();
     loop {
-        let html = client.get(url).send().await.unwrap().text().await.unwrap();
+        let html = page_text(client, url).await;
         let shown = number(&html, id);
         if shown >= expected || started.elapsed() > POLL_INTERVAL {
             return shown;
@@ -36,14 +36,7 @@ async fn a_cookie_from_one_instance_is_accepted_by_the_other() {
     let phone = browser();
 
     phone.get(first.url("/")).send().await.unwrap();
-    let html = phone
-        .get(second.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = page_text(&phone, &second.url("/")).await;
 
     assert_eq!(
         number(&html, "visitor-hits"),
@@ -79,14 +72,7 @@ async fn hits_sent_to_both_instances_are_counted_exactly() {
             acknowledged += 1;
         }
     }
-    let html = phones[0]
-        .get(second.url("/counter"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = page_text(&phones[0], &second.url("/counter")).await;
     let counter = second.url("/counter");
     let total = shown_within_a_poll(&phones[0], &counter, "total-hits", 104).await;
     let mine = shown_within_a_poll(&phones[0], &counter, "visitor-hits", 26).await;

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use crate::helpers::{browser, number, spawn_app, spawn_app_in, visitor_cookie};
+use crate::helpers::{browser, number, page_text, spawn_app, spawn_app_in, visitor_cookie};
 
 #[tokio::test]
 async fn a_first_visit_sets_a_signed_cookie_and_shows_one() {
@@ -157,14 +157,7 @@ async fn counts_and_cookies_survive_a_restart_on_the_same_file() {
 
     let dir = app.stop().await;
     let restarted = spawn_app_in(dir, &[]).await;
-    let html = client
-        .get(restarted.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = page_text(&client, &restarted.url("/")).await;
 
     assert_eq!(
         number(&html, "visitor-hits"),
@@ -259,14 +252,7 @@ async fn visitors_are_told_apart_and_the_room_totals_add_up() {
             phone.get(app.url("/")).send().await.unwrap();
         }
     }
-    let last = phones[4]
-        .get(app.url("/counter"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let last = page_text(&phones[4], &app.url("/counter")).await;
 
     assert_eq!(number(&last, "visitor-hits"), 5);
     assert_eq!(number(&last, "total-hits"), 15);
