@@ -163,11 +163,7 @@ impl Connection for SqliteConnection {
         // One read transaction, so the visitor's count and the totals agree.
         let tx = self.conn.transaction().map_err(sqlite_error)?;
         let mine = match visitor {
-            Some(id) => tx
-                .prepare_cached("SELECT hits FROM visitors WHERE id = ?1")
-                .and_then(|mut stmt| stmt.query_row([id.as_str()], |row| row.get(0)).optional())
-                .map_err(sqlite_error)?
-                .unwrap_or(0),
+            Some(id) => hits_of(&tx, id)?,
             None => 0,
         };
         let (hits, visitors) = tx
@@ -188,14 +184,7 @@ impl Connection for SqliteConnection {
     }
 
     fn visitor_hits(&mut self, visitor: &VisitorId) -> Result<i64, StoreError> {
-        self.conn
-            .prepare_cached("SELECT hits FROM visitors WHERE id = ?1")
-            .and_then(|mut stmt| {
-                stmt.query_row([visitor.as_str()], |row| row.get(0))
-                    .optional()
-            })
-            .map(|hits| hits.unwrap_or(0))
-            .map_err(sqlite_error)
+        hits_of(&self.conn, visitor)
     }
 
     fn minutes(&mut self, from: UnixTime, to: UnixTime) -> Result<Vec<MinuteHits>, StoreError> {
@@ -233,6 +222,17 @@ impl Connection for SqliteConnection {
             )
             .map_err(sqlite_error)
     }
+}
+
+/// One visitor's count; 0 for a visitor with no row.
+fn hits_of(conn: &rusqlite::Connection, visitor: &VisitorId) -> Result<i64, StoreError> {
+    conn.prepare_cached("SELECT hits FROM visitors WHERE id = ?1")
+        .and_then(|mut stmt| {
+            stmt.query_row([visitor.as_str()], |row| row.get(0))
+                .optional()
+        })
+        .map(|hits| hits.unwrap_or(0))
+        .map_err(sqlite_error)
 }
 
 /// Visitors seen within the active window; an index range, not a scan of all visitors.

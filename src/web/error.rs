@@ -21,9 +21,12 @@ pub enum AppError {
     /// what is wrong, never the input itself, so it is safe to show.
     #[error("{0}")]
     BadInput(String),
-    /// Anything else that went wrong on the server side.
-    #[error("{0}")]
-    Internal(String),
+    /// A QR code could not be made for a join URL that passed validation.
+    #[error("the QR code could not be rendered")]
+    Qr(#[from] crate::qr::QrError),
+    /// A task on the blocking pool panicked or was cancelled.
+    #[error("a background task failed")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 impl AppError {
@@ -38,7 +41,7 @@ impl ResponseError for AppError {
         match self {
             Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::BadInput(_) => StatusCode::BAD_REQUEST,
-            Self::Render(_) | Self::Random(_) | Self::Internal(_) => {
+            Self::Render(_) | Self::Random(_) | Self::Qr(_) | Self::Task(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         }

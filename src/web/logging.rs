@@ -23,8 +23,8 @@ pub async fn log_request<E: Endpoint>(
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let routine = method == Method::GET
-        && matches!(path.as_str(), "/counter" | "/present/live" | "/status")
-        || path.starts_with("/static/");
+        && (matches!(path.as_str(), "/counter" | "/present/live" | "/status")
+            || path.starts_with("/static/"));
 
     let (response, cause) = match next.call(req).await {
         Ok(output) => (output.into_response(), None),

@@ -89,10 +89,8 @@ pub(super) async fn image(
 
 /// Renders (and caches) a QR code on the blocking pool: a render takes milliseconds.
 async fn render(cache: Arc<QrCache>, url: JoinUrl, size: u32) -> Result<QrImage, AppError> {
-    tokio::task::spawn_blocking(move || cache.get_or_render(&url, size))
-        .await
-        .map_err(|err| AppError::Internal(err.to_string()))?
-        .map_err(|err| AppError::Internal(err.to_string()))
+    let rendered = tokio::task::spawn_blocking(move || cache.get_or_render(&url, size)).await?;
+    Ok(rendered?)
 }
 
 /// Whether `If-None-Match` lists `etag` (weak or strong, or `*`).
